@@ -1,0 +1,139 @@
+"""Public, non-secret facts about a stored key: :class:`KeyMetadata`."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..errors import KeyFormatError
+from ..jwk import b64url_decode, b64url_encode, check_public_key, jwk_thumbprint, public_jwk, public_key_bytes
+from .errors import KeyStoreError
+
+StoreKind = Literal["file", "keyring"]
+"""Which backend holds a key."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid key name, else raise :class:`KeyStoreError`.
+
+    A key name is 1 to 64 characters of ``A-Z a-z 0-9 . _ -``, not starting with
+    ``.``, ``_`` or ``-`` (it becomes part of file names and keychain entries).
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise KeyStoreError(f"invalid key name {name!r}: use 1-64 of A-Z a-z 0-9 . _ - (starting alphanumeric)")
+    return name
+
+
+@dataclass
+class KeyMetadata:
+    """What is known about a stored key, apart from the private key itself.
+
+    Attributes:
+        name: the key's name in its store (see :func:`check_name`).
+        keyid: the RFC 7638 SHA-256 JWK thumbprint of the public key (43 characters).
+        public_key: the 32-byte public key, unpadded base64url (the JWK ``x`` member).
+        label: free text for humans.
+        created: creation time, integer seconds since the Unix epoch.
+        client_id: the client id the key is registered under, if known.
+        servers: registration URLs this key is registered with, in order of registration.
+        store: the backend holding the key; set by the store.
+        encrypted: whether the private key is stored passphrase-encrypted; set by the store.
+    """
+
+    name: str
+    keyid: str
+    public_key: str
+    label: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+    client_id: str | None = None
+    servers: list[str] = field(default_factory=list)
+    store: StoreKind = "file"
+    encrypted: bool = True
+
+    @classmethod
+    def for_key(
+        cls, name: str, key: Ed25519PrivateKey, *, label: str = "", client_id: str | None = None
+    ) -> KeyMetadata:
+        """Metadata for a new key, created now.
+
+        Raises:
+            KeyStoreError: the name is invalid.
+        """
+        raw = public_key_bytes(key)
+        return cls(check_name(name), jwk_thumbprint(raw), b64url_encode(raw), label, client_id=client_id)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public JWK ``{"kty": "OKP", "crv": "Ed25519", "x": ...}`` (RFC 8037)."""
+        return public_jwk(b64url_decode(self.public_key))
+
+    def add_server(self, url: str) -> bool:
+        """Record that the key is registered with ``url``; False if it was already listed.
+
+        Persist the change with ``KeyStore.update_metadata``.
+        """
+        if not isinstance(url, str) or not url:
+            raise KeyStoreError("a server URL must be a non-empty string")
+        if url in self.servers:
+            return False
+        self.servers.append(url)
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of all fields."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The JSON document stored beside a key (all fields except ``store``)."""
+        data = self.to_dict()
+        del data["store"]
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, store: StoreKind, where: str) -> KeyMetadata:
+        """Parse and check a document written by :meth:`to_json`.
+
+        Args:
+            text: the JSON document.
+            store: the backend it was read from.
+            where: how to name its origin in error messages (a path or entry).
+
+        Raises:
+            KeyStoreError: the document is malformed or its keyid does not match its public key.
+        """
+        try:
+            data = json.loads(text)
+            meta = cls(
+                name=check_name(data["name"]),
+                keyid=data["keyid"],
+                public_key=data["public_key"],
+                label=data.get("label", ""),
+                created=data["created"],
+                client_id=data.get("client_id"),
+                servers=list(data.get("servers", [])),
+                store=store,
+                encrypted=data["encrypted"],
+            )
+            raw = b64url_decode(meta.public_key)
+            check_public_key(raw)
+        except (ValueError, KeyError, TypeError, KeyFormatError) as exc:
+            raise KeyStoreError(f"key metadata in {where} is malformed") from exc
+        types_ok = (
+            isinstance(meta.label, str)
+            and type(meta.created) is int
+            and isinstance(meta.client_id, str | None)
+            and all(isinstance(s, str) for s in meta.servers)
+            and isinstance(meta.encrypted, bool)
+        )
+        if not types_ok or meta.keyid != jwk_thumbprint(raw):
+            raise KeyStoreError(f"key metadata in {where} is malformed or inconsistent")
+        return meta
+
+
+__all__ = ["KeyMetadata", "StoreKind", "check_name"]

@@ -1,0 +1,169 @@
+"""Signing requests (RFC 9421 section 3.1) with Ed25519 per the DataFold profile."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from . import profile, sf
+from .digest import content_digest
+from .jwk import jwk_thumbprint
+from .message import Request
+from .signature_base import Component, signature_base
+
+
+def serialize_signature_params(components: Sequence[Component], params: dict[str, object]) -> str:
+    """The ``@signature-params`` value: the covered components as an Inner List with
+    the signature parameters (RFC 9421 section 2.3), e.g.
+    ``("@method" "@path");created=1618884473;keyid="k"``.
+
+    Raises:
+        StructuredFieldError: a name or parameter has no valid serialization.
+    """
+    return sf.serialize_inner_list(([(name, p) for name, p in components], params))
+
+
+def sign_message(
+    request: Request,
+    private_key: Ed25519PrivateKey,
+    *,
+    label: str,
+    components: Sequence[Component],
+    params: dict[str, object],
+) -> tuple[str, str]:
+    """Sign the given components of ``request`` with exactly the given parameters.
+
+    This is the low-level operation (any components, any parameters); the
+    :class:`Signer` applies the DataFold profile on top of it.
+
+    Args:
+        request: the request parts.
+        private_key: the Ed25519 private key.
+        label: the signature label, e.g. ``"sig1"``.
+        components: covered components in order, e.g. ``[("@method", {}), ("date", {})]``.
+        params: signature parameters in order, e.g. ``{"created": 1618884473, "keyid": "k"}``.
+
+    Returns:
+        ``(signature_input, signature)``: the member values for the
+        ``Signature-Input`` and ``Signature`` fields, each ``label=...``.
+
+    Raises:
+        SignatureError: a covered component is missing or unsupported.
+    """
+    signature_params = serialize_signature_params(components, params)
+    base = signature_base(request, components, signature_params)
+    signature = private_key.sign(base)
+    label = sf.serialize_key(label)
+    return f"{label}={signature_params}", f"{label}=:{base64.b64encode(signature).decode('ascii')}:"
+
+
+def new_nonce() -> str:
+    """A fresh nonce: 16 bytes from the OS CSPRNG, base64url (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+class Signer:
+    """Signs requests per the DataFold profile (docs/protocol.md).
+
+    One signer serves every adapter (requests, httpx, keytools, tests).
+
+    Args:
+        private_key: the client's Ed25519 private key. It stays inside this
+            object; ``repr`` shows only the keyid.
+        label: signature label (default ``df``).
+        tag: ``tag`` parameter (default ``datafold``).
+        expires_in: seconds from ``created`` to ``expires``; ``None`` omits
+            ``expires`` (default 300).
+        digest_algorithms: Content-Digest algorithms (default ``("sha-256",)``).
+    """
+
+    __slots__ = ("_key", "digest_algorithms", "expires_in", "keyid", "label", "tag")
+
+    def __init__(
+        self,
+        private_key: Ed25519PrivateKey,
+        *,
+        label: str = profile.LABEL,
+        tag: str | None = profile.TAG,
+        expires_in: int | None = 300,
+        digest_algorithms: Iterable[str] = ("sha-256",),
+    ) -> None:
+        if not isinstance(private_key, Ed25519PrivateKey):
+            raise TypeError("Signer needs an Ed25519PrivateKey")
+        self._key = private_key
+        self.keyid: str = jwk_thumbprint(private_key)
+        self.label = sf.serialize_key(label)
+        self.tag = tag
+        self.expires_in = expires_in
+        self.digest_algorithms = tuple(digest_algorithms)
+
+    def __repr__(self) -> str:
+        return f"Signer(keyid={self.keyid!r})"
+
+    def sign(self, request: Request, *, now: float | None = None, nonce: str | None = None) -> list[tuple[str, str]]:
+        """Sign ``request`` in place and return the field lines that were added.
+
+        Adds ``Content-Digest`` (when the request has content; replacing any
+        existing one), ``Signature-Input`` and ``Signature``.
+
+        Args:
+            request: the request parts; ``headers`` is extended.
+            now: ``created`` in epoch seconds (default: the clock).
+            nonce: the nonce (default: :func:`new_nonce`). Never reuse one.
+
+        Returns:
+            ``[(name, value), ...]`` for the added fields.
+        """
+        created = int(time.time() if now is None else now)
+        added: list[tuple[str, str]] = []
+        components: list[Component] = [(name, {}) for name in profile.BASE_COMPONENTS]
+        if request.body:
+            if request.field_values("content-digest") is not None:
+                request.headers = [(k, v) for k, v in request.headers if k.lower() != "content-digest"]
+                request._index = None
+            digest = content_digest(request.body, self.digest_algorithms)
+            request.add_header("Content-Digest", digest)
+            added.append(("Content-Digest", digest))
+            components.append(("content-digest", {}))
+        for name in profile.OPTIONAL_FIELDS:
+            if request.field_values(name) is not None:
+                components.append((name, {}))
+        params: dict[str, object] = {"created": created}
+        if self.expires_in is not None:
+            params["expires"] = created + self.expires_in
+        params["nonce"] = new_nonce() if nonce is None else nonce
+        params["keyid"] = self.keyid
+        params["alg"] = profile.ALGORITHM
+        if self.tag is not None:
+            params["tag"] = self.tag
+        signature_input, signature = sign_message(
+            request, self._key, label=self.label, components=components, params=params
+        )
+        for name, value in (("Signature-Input", signature_input), ("Signature", signature)):
+            request.add_header(name, value)
+            added.append((name, value))
+        return added
+
+    def sign_parts(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        *,
+        now: float | None = None,
+        nonce: str | None = None,
+    ) -> list[tuple[str, str]]:
+        """Sign a request given as method, absolute URL, field lines and body.
+
+        Returns:
+            the field lines to add (see :meth:`sign`).
+        """
+        return self.sign(Request.from_url(method, url, headers, body), now=now, nonce=nonce)
+
+
+__all__ = ["Signer", "new_nonce", "serialize_signature_params", "sign_message"]

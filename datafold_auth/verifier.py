@@ -1,0 +1,286 @@
+"""Verifying signed requests (RFC 9421 section 3.2) per a :class:`VerificationPolicy`.
+
+Sans-I/O: :func:`verify_request` takes the request parts, the current time in
+epoch seconds, a key lookup and a nonce store, and returns a
+:class:`VerifiedSignature` or raises :class:`SignatureError` with a reason.
+
+Checks run cheapest first and the nonce is recorded last, so that a request
+that fails any check never uses up its nonce:
+
+1. ``Signature-Input``/``Signature`` present and well-formed; a signature
+   with the policy's ``tag`` selected (RFC 9421 section 3.2 step 1-2);
+2. parameters: ``alg`` (if present) is ``ed25519``; ``keyid``, ``created``
+   and (by policy) ``nonce``/``expires`` present and typed;
+3. freshness: ``created`` not more than ``clock_skew`` ahead of ``now``, not
+   older than ``max_age + clock_skew``; ``expires`` not passed by more than
+   ``clock_skew`` (section 3.2 step 4);
+4. the policy's required components are covered;
+5. the key is known and usable (``active``, not expired);
+6. the signature verifies over the signature base (section 3.2 steps 5-7);
+7. ``Content-Digest`` matches the body whenever it is covered or there is a body (RFC 9530);
+8. the nonce was not seen before (section 7.2.2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+
+from . import profile, sf
+from .digest import check_content_digest
+from .errors import RegistryError, SignatureError, StructuredFieldError
+from .errors import Reason as R
+from .message import Request
+from .nonce import NonceStore
+from .profile import DEFAULT_POLICY, VerificationPolicy
+from .registry import CachedRegistry, KeyLookup, KeyRecord
+from .signature_base import Component, signature_base
+
+SIGNATURE_SIZE = 64
+"""Ed25519 signature size in bytes (RFC 8032 section 5.1.6)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSignature:
+    """The outcome of a successful verification.
+
+    Attributes:
+        label: the signature's label.
+        keyid: the key that signed.
+        created: epoch seconds. expires: epoch seconds or ``None``.
+        nonce: the nonce, or ``None`` if the policy allowed none.
+        covered: the covered component identifiers as serialized, in order.
+        record: the registry record of the key (client_id, scopes, status...).
+    """
+
+    label: str
+    keyid: str
+    created: int
+    expires: int | None
+    nonce: str | None
+    covered: tuple[str, ...]
+    record: KeyRecord
+
+    @property
+    def client_id(self) -> str:
+        """The identity the request acts as."""
+        return self.record.client_id
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The key's scopes."""
+        return self.record.scopes
+
+
+def _fail(reason: R, detail: str) -> SignatureError:
+    return SignatureError(detail, reason)
+
+
+def _has_content(request: Request) -> bool:
+    if request.body:
+        return True
+    lengths = request.field_values("content-length")
+    return bool(lengths) and lengths[0].strip() not in ("", "0")
+
+
+def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Component], dict[str, object], str, bytes]:
+    inputs = request.field_values("signature-input")
+    signatures = request.field_values("signature")
+    if not inputs or not signatures:
+        raise _fail(R.MISSING_SIGNATURE, "no Signature-Input or Signature field")
+    try:
+        members = sf.parse_dictionary(inputs[0] if len(inputs) == 1 else ", ".join(inputs))
+    except StructuredFieldError:
+        raise _fail(R.MALFORMED_SIGNATURE_INPUT, "Signature-Input is not a structured dictionary") from None
+    chosen = None
+    for label, member in members.items():
+        value, params = member
+        if not isinstance(value, list):
+            raise _fail(R.MALFORMED_SIGNATURE_INPUT, f"Signature-Input member {label!r} is not an inner list")
+        if policy.tag is None or params.get("tag") == policy.tag:
+            chosen = label, value, params
+            break
+    if chosen is None:
+        if not members:
+            raise _fail(R.MISSING_SIGNATURE, "Signature-Input is empty")
+        raise _fail(R.WRONG_TAG, f"no signature with tag {policy.tag!r}")
+    label, items, params = chosen
+    components: list[Component] = []
+    for name, component_params in items:
+        if not isinstance(name, str) or type(name) is not str:
+            raise _fail(R.MALFORMED_SIGNATURE_INPUT, "a component identifier is not a string")
+        if name != name.lower() and not name.startswith("@"):
+            raise _fail(R.MALFORMED_SIGNATURE_INPUT, "field names in component identifiers must be lowercase")
+        components.append((name, component_params))
+    try:
+        sig_members = sf.parse_dictionary(signatures[0] if len(signatures) == 1 else ", ".join(signatures))
+    except StructuredFieldError:
+        raise _fail(R.MALFORMED_SIGNATURE, "Signature is not a structured dictionary") from None
+    sig_member = sig_members.get(label)
+    if sig_member is None:
+        raise _fail(R.MALFORMED_SIGNATURE, f"Signature has no member {label!r}")
+    signature = sig_member[0]
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
+        raise _fail(R.MALFORMED_SIGNATURE, "the signature is not a 64-byte byte sequence")
+    try:
+        serialized = sf.serialize_inner_list((items, params))
+    except StructuredFieldError:
+        raise _fail(R.MALFORMED_SIGNATURE_INPUT, "Signature-Input cannot be re-serialized") from None
+    return label, components, params, serialized, signature
+
+
+def _int_param(params: dict[str, object], name: str) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise _fail(R.MISSING_PARAMETER, f"{name} must be an integer")
+    return value
+
+
+def verify_request(
+    request: Request,
+    *,
+    now: float,
+    resolve_key: Callable[[str], KeyRecord | None],
+    nonce_store: NonceStore | None,
+    policy: VerificationPolicy = DEFAULT_POLICY,
+) -> VerifiedSignature:
+    """Verify a signed request.
+
+    Args:
+        request: the request parts as received.
+        now: the current time in epoch seconds.
+        resolve_key: returns the key record for a keyid, or ``None`` if unknown;
+            may raise :class:`RegistryError` (answered as ``registry_unavailable``).
+        nonce_store: where nonces are recorded (``None`` disables replay
+            protection; only for tests of other checks).
+        policy: what to demand (default: the DataFold profile).
+
+    Returns:
+        the :class:`VerifiedSignature`.
+
+    Raises:
+        SignatureError: with a reason from :class:`datafold_auth.errors.Reason`.
+        RegistryError, NonceStoreError: a backend is unavailable (fail closed).
+    """
+    label, components, params, serialized, signature = _select(request, policy)
+
+    alg = params.get("alg")
+    if alg is not None and alg != profile.ALGORITHM:
+        raise _fail(R.UNSUPPORTED_ALGORITHM, "alg is not ed25519")
+    keyid = params.get("keyid")
+    if type(keyid) is not str or not keyid:
+        raise _fail(R.MISSING_PARAMETER, "keyid is missing")
+    created = _int_param(params, "created")
+    if created is None:
+        raise _fail(R.MISSING_PARAMETER, "created is missing")
+    expires = _int_param(params, "expires")
+    if expires is None and policy.expires_required:
+        raise _fail(R.MISSING_PARAMETER, "expires is missing")
+    nonce = params.get("nonce")
+    if nonce is None:
+        if policy.nonce_required:
+            raise _fail(R.MISSING_PARAMETER, "nonce is missing")
+    elif type(nonce) is not str or not nonce or len(nonce) > policy.max_nonce_length:
+        raise _fail(R.MISSING_PARAMETER, "nonce must be a non-empty string within the length limit")
+
+    skew = policy.clock_skew
+    if created > now + skew:
+        raise _fail(R.CREATED_IN_FUTURE, f"created is {created - now:.0f} s ahead of this server's clock")
+    if created < now - policy.max_age - skew:
+        raise _fail(R.EXPIRED, f"created is {now - created:.0f} s old (max_age {policy.max_age} s)")
+    if expires is not None and expires < now - skew:
+        raise _fail(R.EXPIRED, "expires has passed")
+
+    covered = {name for name, p in components if not p}
+    for name in policy.required_components:
+        if name not in covered:
+            raise _fail(R.MISSING_COMPONENT, f"{name} must be covered")
+    has_content = _has_content(request)
+    if has_content:
+        for name in policy.body_components:
+            if name not in covered:
+                raise _fail(R.MISSING_COMPONENT, f"{name} must be covered when there is a body")
+
+    record = resolve_key(keyid)
+    if record is None:
+        raise _fail(R.UNKNOWN_KEY, "keyid is not registered")
+    if not record.is_usable(now):
+        raise _fail(R.KEY_NOT_ACTIVE, f"key status is {record.status.value}")
+
+    base = signature_base(request, components, serialized)
+    try:
+        record.verifier_key.verify(signature, base)
+    except InvalidSignature:
+        raise _fail(R.BAD_SIGNATURE, "the signature does not verify over the signature base") from None
+
+    if has_content or "content-digest" in covered:
+        digests = request.field_values("content-digest")
+        if not digests:
+            raise _fail(R.MISSING_COMPONENT, "the request has a body but no Content-Digest")
+        check_content_digest(", ".join(digests), request.body)
+
+    if nonce is not None and nonce_store is not None:
+        lifetime_end = created + policy.max_age + skew
+        if expires is not None:
+            lifetime_end = min(lifetime_end, expires + skew)
+        if not nonce_store.add(f"{keyid} {nonce}", math.ceil(lifetime_end) + 1, now):
+            raise _fail(R.REPLAYED_NONCE, "this nonce was already used with this key")
+
+    return VerifiedSignature(
+        label=label,
+        keyid=keyid,
+        created=created,
+        expires=expires,
+        nonce=nonce,  # type: ignore[arg-type]
+        covered=tuple(sf.serialize_item((n, p)) for n, p in components),
+        record=record,
+    )
+
+
+class Verifier:
+    """Verifies requests against a key registry, with a nonce store and a policy.
+
+    Args:
+        registry: a :class:`~datafold_auth.registry.KeyLookup`; wrapped in a
+            :class:`~datafold_auth.registry.CachedRegistry` with ``cache_ttl``.
+        nonce_store: a :class:`~datafold_auth.nonce.NonceStore`.
+        policy: the :class:`VerificationPolicy` (default: DataFold profile).
+        cache_ttl: seconds a key record is cached (the revocation bound; default 5).
+    """
+
+    def __init__(
+        self,
+        registry: KeyLookup,
+        nonce_store: NonceStore,
+        policy: VerificationPolicy = DEFAULT_POLICY,
+        *,
+        cache_ttl: float = 5.0,
+    ) -> None:
+        self.registry = registry
+        self.cache = registry if isinstance(registry, CachedRegistry) else CachedRegistry(registry, ttl=cache_ttl)
+        self.nonce_store = nonce_store
+        self.policy = policy
+
+    @property
+    def blocking(self) -> bool:
+        """``True`` if verification may do blocking I/O (registry or nonce store)."""
+        return self.cache.blocking or bool(getattr(self.nonce_store, "blocking", True))
+
+    def verify(self, request: Request, now: float) -> VerifiedSignature:
+        """Verify ``request`` at ``now`` (epoch seconds). See :func:`verify_request`."""
+        cache = self.cache
+        return verify_request(
+            request,
+            now=now,
+            resolve_key=lambda keyid: cache.get(keyid, now),
+            nonce_store=self.nonce_store,
+            policy=self.policy,
+        )
+
+
+__all__ = ["RegistryError", "VerifiedSignature", "Verifier", "verify_request"]
