@@ -51,6 +51,8 @@ class Reason(StrEnum):
     INVALID_KEY_FORMAT = "invalid_key_format"
     SELF_TEST_FAILED = "self_test_failed"
     KEY_STORE_ERROR = "key_store_error"
+    # --- registration app routing ------------------------------------------
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
 
     @property
     def status(self) -> int:
@@ -78,6 +80,7 @@ _STATUS: dict[Reason, int] = {
     Reason.INVALID_KEY_FORMAT: 400,
     Reason.SELF_TEST_FAILED: 500,
     Reason.KEY_STORE_ERROR: 500,
+    Reason.METHOD_NOT_ALLOWED: 405,
 }
 
 _TITLES: dict[Reason, str] = {
@@ -111,6 +114,7 @@ _TITLES: dict[Reason, str] = {
     Reason.INVALID_KEY_FORMAT: "The key data is not in a supported format.",
     Reason.SELF_TEST_FAILED: "The key failed its sign/verify self-test.",
     Reason.KEY_STORE_ERROR: "The local key store could not complete the operation.",
+    Reason.METHOD_NOT_ALLOWED: "This method is not allowed for this resource.",
 }
 
 

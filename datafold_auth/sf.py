@@ -68,8 +68,11 @@ def _fast_params(text: str) -> Params:
     return params
 
 
-def _parse_fast(text: str) -> Dictionary | None:
-    """Parse canonical, escape-free text; ``None`` means "not handled here"."""
+def _parse_fast(text: str, raw: dict[str, str] | None = None) -> Dictionary | None:
+    """Parse canonical, escape-free text; ``None`` means "not handled here".
+
+    If ``raw`` is given it receives each member's value text (already canonical).
+    """
     result: Dictionary = {}
     pos, end = 0, len(text)
     match = _FAST_MEMBER.match
@@ -84,6 +87,8 @@ def _parse_fast(text: str) -> Dictionary | None:
         else:
             result[key] = (base64.b64decode(value[1:-1]), params)
         pos = m.end()
+        if raw is not None:
+            raw[key] = text[m.start(2) : pos]
         if pos == end:
             return result
         if text[pos : pos + 2] != ", ":
@@ -113,6 +118,26 @@ def parse_dictionary(value: str | bytes) -> Dictionary:
         raise StructuredFieldError(f"not a structured field dictionary: {exc}") from None
     assert isinstance(parsed, dict)
     return parsed
+
+
+def parse_dictionary_canonical(value: str) -> tuple[Dictionary, dict[str, str]]:
+    """Parse a Dictionary and also return each member's canonical serialization.
+
+    Returns:
+        ``(dictionary, texts)`` where ``texts[key]`` is the serialized member
+        value (what ``key=`` is followed by in canonical form), as needed for
+        ``@signature-params`` (RFC 9421 section 2.3).
+
+    Raises:
+        StructuredFieldError: the text is not a valid Dictionary, or a member
+            has no serialization.
+    """
+    texts: dict[str, str] = {}
+    fast = _parse_fast(value, texts)
+    if fast is not None:
+        return fast, texts
+    parsed = parse_dictionary(value)
+    return parsed, {key: _serialize_member(member) for key, member in parsed.items()}
 
 
 def parse(value: str | bytes, kind: str) -> Any:
@@ -263,6 +288,7 @@ __all__ = [
     "decode_base64",
     "parse",
     "parse_dictionary",
+    "parse_dictionary_canonical",
     "serialize_bare_item",
     "serialize_dictionary",
     "serialize_inner_list",

@@ -143,12 +143,24 @@ def component_value(request: Request, component: Component) -> str:
     return _field_value(request, name, params)
 
 
+_PLAIN_IDS: dict[str, str] = {}
+
+
 def serialize_component_id(component: Component) -> str:
-    """The component identifier as an RFC 8941 Item, e.g. ``"@query-param";name="id"``."""
+    """The component identifier as an RFC 8941 Item, e.g. ``"@query-param";name="id"``.
+
+    Raises:
+        StructuredFieldError: the name or a parameter cannot be serialized.
+    """
     name, params = component
-    if not params:
-        return sf.serialize_bare_item(name)
-    return sf.serialize_item((name, params))
+    if params:
+        return sf.serialize_item((name, params))
+    ident = _PLAIN_IDS.get(name)
+    if ident is None:
+        ident = sf.serialize_bare_item(name)
+        if len(_PLAIN_IDS) < 4096:
+            _PLAIN_IDS[name] = ident
+    return ident
 
 
 def signature_base(request: Request, components: Sequence[Component], signature_params: str) -> bytes:

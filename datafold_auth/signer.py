@@ -13,7 +13,7 @@ from . import profile, sf
 from .digest import content_digest
 from .jwk import jwk_thumbprint
 from .message import Request
-from .signature_base import Component, signature_base
+from .signature_base import Component, serialize_component_id, signature_base
 
 
 def serialize_signature_params(components: Sequence[Component], params: dict[str, object]) -> str:
@@ -81,7 +81,7 @@ class Signer:
         digest_algorithms: Content-Digest algorithms (default ``("sha-256",)``).
     """
 
-    __slots__ = ("_key", "digest_algorithms", "expires_in", "keyid", "label", "tag")
+    __slots__ = ("_key", "_tail", "digest_algorithms", "expires_in", "keyid", "label", "tag")
 
     def __init__(
         self,
@@ -100,6 +100,16 @@ class Signer:
         self.tag = tag
         self.expires_in = expires_in
         self.digest_algorithms = tuple(digest_algorithms)
+        tail = f";keyid={sf.serialize_bare_item(self.keyid)};alg={sf.serialize_bare_item(profile.ALGORITHM)}"
+        if tag is not None:
+            tail += f";tag={sf.serialize_bare_item(tag)}"
+        self._tail = tail
+
+    @staticmethod
+    def _nonce_text(nonce: str | None) -> str:
+        if nonce is None:
+            return '"' + new_nonce() + '"'
+        return sf.serialize_bare_item(nonce)
 
     def __repr__(self) -> str:
         return f"Signer(keyid={self.keyid!r})"
@@ -132,18 +142,19 @@ class Signer:
         for name in profile.OPTIONAL_FIELDS:
             if request.field_values(name) is not None:
                 components.append((name, {}))
-        params: dict[str, object] = {"created": created}
+        # The parameters are written directly (all values are integers or
+        # strings already known to be valid sf-strings); this equals
+        # serialize_signature_params() and is checked against it in tests.
+        nonce_text = self._nonce_text(nonce)
+        parts = ["(", " ".join(serialize_component_id(c) for c in components), ");created=", str(created)]
         if self.expires_in is not None:
-            params["expires"] = created + self.expires_in
-        params["nonce"] = new_nonce() if nonce is None else nonce
-        params["keyid"] = self.keyid
-        params["alg"] = profile.ALGORITHM
-        if self.tag is not None:
-            params["tag"] = self.tag
-        signature_input, signature = sign_message(
-            request, self._key, label=self.label, components=components, params=params
-        )
-        for name, value in (("Signature-Input", signature_input), ("Signature", signature)):
+            parts += [";expires=", str(created + self.expires_in)]
+        parts += [";nonce=", nonce_text, self._tail]
+        signature_params = "".join(parts)
+        signature = self._key.sign(signature_base(request, components, signature_params))
+        signature_input = f"{self.label}={signature_params}"
+        signature_value = f"{self.label}=:{base64.b64encode(signature).decode('ascii')}:"
+        for name, value in (("Signature-Input", signature_input), ("Signature", signature_value)):
             request.add_header(name, value)
             added.append((name, value))
         return added

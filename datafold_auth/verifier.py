@@ -52,7 +52,7 @@ class VerifiedSignature:
         keyid: the key that signed.
         created: epoch seconds. expires: epoch seconds or ``None``.
         nonce: the nonce, or ``None`` if the policy allowed none.
-        covered: the covered component identifiers as serialized, in order.
+        covered: the covered components ``(name, params)``, in order.
         record: the registry record of the key (client_id, scopes, status...).
     """
 
@@ -61,7 +61,7 @@ class VerifiedSignature:
     created: int
     expires: int | None
     nonce: str | None
-    covered: tuple[str, ...]
+    covered: tuple[Component, ...]
     record: KeyRecord
 
     @property
@@ -92,7 +92,7 @@ def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Com
     if not inputs or not signatures:
         raise _fail(R.MISSING_SIGNATURE, "no Signature-Input or Signature field")
     try:
-        members = sf.parse_dictionary(inputs[0] if len(inputs) == 1 else ", ".join(inputs))
+        members, texts = sf.parse_dictionary_canonical(inputs[0] if len(inputs) == 1 else ", ".join(inputs))
     except StructuredFieldError:
         raise _fail(R.MALFORMED_SIGNATURE_INPUT, "Signature-Input is not a structured dictionary") from None
     chosen = None
@@ -125,11 +125,7 @@ def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Com
     signature = sig_member[0]
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
         raise _fail(R.MALFORMED_SIGNATURE, "the signature is not a 64-byte byte sequence")
-    try:
-        serialized = sf.serialize_inner_list((items, params))
-    except StructuredFieldError:
-        raise _fail(R.MALFORMED_SIGNATURE_INPUT, "Signature-Input cannot be re-serialized") from None
-    return label, components, params, serialized, signature
+    return label, components, params, texts[label], signature
 
 
 def _int_param(params: dict[str, object], name: str) -> int | None:
@@ -237,7 +233,7 @@ def verify_request(
         created=created,
         expires=expires,
         nonce=nonce,  # type: ignore[arg-type]
-        covered=tuple(sf.serialize_item((n, p)) for n, p in components),
+        covered=tuple(components),
         record=record,
     )
 

@@ -30,4 +30,9 @@ class WrongPassphraseError(KeyStoreError):
     """The passphrase does not decrypt the key (or the encrypted key is corrupt)."""
 
 
-__all__ = ["KeyExistsError", "KeyNotFoundError", "KeyStoreError", "WrongPassphraseError"]
+__all__ = [
+    "KeyExistsError",
+    "KeyNotFoundError",
+    "KeyStoreError",
+    "WrongPassphraseError",
+]

@@ -11,13 +11,21 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import KeyFormatError
-from ..jwk import b64url_decode, b64url_encode, check_public_key, jwk_thumbprint, public_jwk, public_key_bytes
+from ..jwk import (
+    b64url_decode,
+    b64url_encode,
+    check_public_key,
+    jwk_thumbprint,
+    public_jwk,
+    public_key_bytes,
+)
 from .errors import KeyStoreError
 
 StoreKind = Literal["file", "keyring"]
 """Which backend holds a key."""
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""Shape of a key name, for ``fullmatch`` (see :func:`check_name`)."""
 
 
 def check_name(name: str) -> str:
@@ -26,8 +34,10 @@ def check_name(name: str) -> str:
     A key name is 1 to 64 characters of ``A-Z a-z 0-9 . _ -``, not starting with
     ``.``, ``_`` or ``-`` (it becomes part of file names and keychain entries).
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise KeyStoreError(f"invalid key name {name!r}: use 1-64 of A-Z a-z 0-9 . _ - (starting alphanumeric)")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise KeyStoreError(
+            f"invalid key name {name!r}: use 1-64 of A-Z a-z 0-9 . _ - (starting alphanumeric)"
+        )
     return name
 
 
@@ -59,7 +69,12 @@ class KeyMetadata:
 
     @classmethod
     def for_key(
-        cls, name: str, key: Ed25519PrivateKey, *, label: str = "", client_id: str | None = None
+        cls,
+        name: str,
+        key: Ed25519PrivateKey,
+        *,
+        label: str = "",
+        client_id: str | None = None,
     ) -> KeyMetadata:
         """Metadata for a new key, created now.
 
@@ -67,7 +82,13 @@ class KeyMetadata:
             KeyStoreError: the name is invalid.
         """
         raw = public_key_bytes(key)
-        return cls(check_name(name), jwk_thumbprint(raw), b64url_encode(raw), label, client_id=client_id)
+        return cls(
+            check_name(name),
+            jwk_thumbprint(raw),
+            b64url_encode(raw),
+            label,
+            client_id=client_id,
+        )
 
     def public_jwk(self) -> dict[str, str]:
         """The public JWK ``{"kty": "OKP", "crv": "Ed25519", "x": ...}`` (RFC 8037)."""
@@ -136,4 +157,4 @@ class KeyMetadata:
         return meta
 
 
-__all__ = ["KeyMetadata", "StoreKind", "check_name"]
+__all__ = ["NAME_RE", "KeyMetadata", "StoreKind", "check_name"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from dataclasses import replace
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -110,7 +110,7 @@ class KeyStore(Protocol):
 class BaseKeyStore(ABC):
     """The :class:`KeyStore` logic over raw per-name key and metadata entries."""
 
-    kind: ClassVar[StoreKind]
+    kind: StoreKind
 
     @abstractmethod
     def _write(self, name: str, pem: bytes, meta_json: str, *, overwrite: bool) -> None:
@@ -161,11 +161,25 @@ class BaseKeyStore(ABC):
             jwk_thumbprint(raw),
             b64url_encode(raw),
         ):
-            raise KeyStoreError(f"the metadata given does not describe key {name!r} (name or keyid differ)")
+            raise KeyStoreError(
+                f"the metadata given does not describe key {name!r} (name or keyid differ)"
+            )
         if passphrase is None and not allow_unencrypted:
-            raise KeyStoreError("no passphrase given; storing a key unencrypted needs allow_unencrypted=True")
-        stored = replace(metadata, store=self.kind, encrypted=passphrase is not None, servers=list(metadata.servers))
-        self._write(name, encode_private_key(private_key, passphrase), stored.to_json(), overwrite=overwrite)
+            raise KeyStoreError(
+                "no passphrase given; storing a key unencrypted needs allow_unencrypted=True"
+            )
+        stored = replace(
+            metadata,
+            store=self.kind,
+            encrypted=passphrase is not None,
+            servers=list(metadata.servers),
+        )
+        self._write(
+            name,
+            encode_private_key(private_key, passphrase),
+            stored.to_json(),
+            overwrite=overwrite,
+        )
         return stored
 
     def load(self, name: str, *, passphrase: bytes | None) -> Ed25519PrivateKey:
@@ -173,7 +187,9 @@ class BaseKeyStore(ABC):
         meta = self.metadata(name)
         key = decode_private_key(self._read_key(name), passphrase, what=f"key {name!r}")
         if jwk_thumbprint(key) != meta.keyid:
-            raise KeyStoreError(f"key {name!r} does not match its metadata (keyid {meta.keyid})")
+            raise KeyStoreError(
+                f"key {name!r} does not match its metadata (keyid {meta.keyid})"
+            )
         return key
 
     def metadata(self, name: str) -> KeyMetadata:
@@ -185,8 +201,15 @@ class BaseKeyStore(ABC):
         """See :meth:`KeyStore.update_metadata`."""
         current = self.metadata(metadata.name)
         if metadata.keyid != current.keyid:
-            raise KeyStoreError(f"key {metadata.name!r} was replaced (keyid is now {current.keyid}); not updating")
-        updated = replace(current, label=metadata.label, client_id=metadata.client_id, servers=list(metadata.servers))
+            raise KeyStoreError(
+                f"key {metadata.name!r} was replaced (keyid is now {current.keyid}); not updating"
+            )
+        updated = replace(
+            current,
+            label=metadata.label,
+            client_id=metadata.client_id,
+            servers=list(metadata.servers),
+        )
         self._write_meta(metadata.name, updated.to_json())
         return updated
 

@@ -119,7 +119,7 @@ class CachedRegistry:
 
     Args:
         registry: the backend.
-        ttl: seconds a found record is trusted (default 5).
+        ttl: seconds a found record is trusted (default 5; 0 turns caching off).
         negative_ttl: seconds an unknown keyid is remembered (default 1).
         max_entries: size bound (default 100,000; the oldest half is dropped when full).
     """
@@ -143,6 +143,8 @@ class CachedRegistry:
             import time
 
             now = time.time()
+        if self.ttl <= 0:
+            return self.registry.get(keyid)
         entry = self._cache.get(keyid)
         if entry is not None and entry[0] > now:
             return entry[1]

@@ -1,0 +1,120 @@
+"""What the WSGI and ASGI middleware share: the identity, path selection, rejection logging."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import DatafoldAuthError
+from ..message import Request
+from ..verifier import VerifiedSignature
+
+logger = logging.getLogger("datafold_auth")
+"""Rejections are logged here at INFO (reason, detail, keyid, method, path; never signatures or bodies)."""
+
+IDENTITY_KEY = "datafold_auth.identity"
+"""WSGI environ / ASGI scope key of the :class:`Identity`."""
+VERIFIED_KEY = "datafold_auth.verified"
+"""WSGI environ / ASGI scope key of the :class:`~datafold_auth.verifier.VerifiedSignature`."""
+
+# Only a plausible keyid (a base64url JWK thumbprint) is ever copied into the log.
+_KEYID = re.compile(r'[;\s]keyid="([A-Za-z0-9_-]{1,128})"')
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The client a verified request acts as.
+
+    Also usable as Starlette's ``scope["user"]`` (``is_authenticated``,
+    ``display_name``, ``identity``).
+
+    Attributes:
+        client_id: the identity the key is registered for.
+        keyid: the RFC 7638 thumbprint of the key that signed.
+        scopes: the key's scopes, e.g. ``("read", "write")``.
+    """
+
+    client_id: str
+    keyid: str
+    scopes: tuple[str, ...]
+
+    @classmethod
+    def from_verified(cls, verified: VerifiedSignature) -> Identity:
+        """The identity behind a successful verification."""
+        return cls(client_id=verified.client_id, keyid=verified.keyid, scopes=verified.scopes)
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always ``True``: an :class:`Identity` exists only for a verified request."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        """The ``client_id``."""
+        return self.client_id
+
+    @property
+    def identity(self) -> str:
+        """The ``client_id``."""
+        return self.client_id
+
+
+def _prefixes(value: str | Iterable[str]) -> tuple[str, ...]:
+    prefixes = (value,) if isinstance(value, str) else tuple(value)
+    for prefix in prefixes:
+        if not prefix.startswith("/"):
+            raise ValueError(f"path prefix {prefix!r} must start with '/'")
+    return tuple(p.rstrip("/") for p in prefixes)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+class PathSelector:
+    """Decides which request paths need a signature.
+
+    Prefixes match whole path segments: ``/health`` covers ``/health`` and
+    ``/health/db`` but not ``/healthz``; ``/`` covers everything.
+
+    Args:
+        paths: prefixes to protect; ``None`` protects every path.
+        exempt: prefixes never protected (wins over ``paths``).
+
+    Raises:
+        ValueError: a prefix does not start with ``/``.
+    """
+
+    __slots__ = ("exempt", "paths")
+
+    def __init__(self, paths: str | Iterable[str] | None, exempt: str | Iterable[str]) -> None:
+        self.paths = None if paths is None else _prefixes(paths)
+        self.exempt = _prefixes(exempt)
+
+    def protects(self, path: str) -> bool:
+        """``True`` if a request for the (decoded) ``path`` must be signed."""
+        return (self.paths is None or _under(path, self.paths)) and not _under(path, self.exempt)
+
+
+def log_rejection(error: DatafoldAuthError, request: Request | None, method: str, path: str) -> None:
+    """Log a refused request at INFO: reason, detail, keyid (when one was sent), method and path."""
+    keyid = None
+    if request is not None:
+        for value in request.field_values("signature-input") or ():
+            match = _KEYID.search(value)
+            if match:
+                keyid = match.group(1)
+                break
+    logger.info(
+        "datafold_auth rejected %s %r: reason=%s detail=%r keyid=%s",
+        method,
+        path,
+        error.reason.value,
+        error.detail,
+        keyid,
+    )
+
+
+__all__ = ["IDENTITY_KEY", "VERIFIED_KEY", "Identity", "PathSelector", "log_rejection", "logger"]

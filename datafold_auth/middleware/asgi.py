@@ -1,0 +1,113 @@
+"""ASGI (3.0) middleware that verifies DataFold-signed requests."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from .. import wire
+from ..errors import DatafoldAuthError, Reason
+from ..message import Request
+from ..verifier import VerifiedSignature, Verifier
+from ._common import IDENTITY_KEY, VERIFIED_KEY, Identity, PathSelector, log_rejection
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class DatafoldAuthASGIMiddleware:
+    """Verify the signature of every protected HTTP request before ``app`` sees it.
+
+    Non-HTTP scopes (``websocket``, ``lifespan``) and unprotected paths pass
+    through untouched. On success the scope gets ``"datafold_auth.identity"``
+    and ``"user"`` (an :class:`~datafold_auth.middleware.Identity`), ``"auth"``
+    (its scopes tuple) and ``"datafold_auth.verified"`` (the
+    :class:`~datafold_auth.verifier.VerifiedSignature`); the body messages read
+    for verification are replayed to the app unchanged, then ``receive`` is
+    the server's. On failure the client gets an RFC 9457 problem
+    (:func:`datafold_auth.wire.problem`): 401, 413 for a body over
+    ``max_body``, 503 when the registry or nonce store is unavailable; the app
+    is not called. If ``verifier.blocking``, verification runs in a worker
+    thread so the event loop is never blocked.
+
+    Args:
+        app: the ASGI application.
+        verifier: checks signatures, keys and nonces.
+        paths: path prefixes to protect (``None``: every path).
+        exempt: path prefixes passed through unsigned (e.g. registration, health checks).
+        max_body: largest body in bytes read for verification.
+        authority: public ``host[:port]`` used for ``@authority`` behind a proxy
+            (default: the ``Host`` header).
+        clock: current time in epoch seconds, passed to the verifier as ``now``.
+
+    Raises:
+        ValueError: a path prefix does not start with ``/``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: Verifier,
+        *,
+        paths: str | Iterable[str] | None = None,
+        exempt: str | Iterable[str] = (),
+        max_body: int = wire.DEFAULT_MAX_BODY,
+        authority: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.selector = PathSelector(paths, exempt)
+        self.max_body = max_body
+        self.authority = authority
+        self.clock = clock
+
+    async def _verify(self, request: Request) -> VerifiedSignature:
+        if self.verifier.blocking:
+            return await sync_to_async(self.verifier.verify, thread_sensitive=False)(request, self.clock())
+        return self.verifier.verify(request, self.clock())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not self.selector.protects(path):
+            await self.app(scope, receive, send)
+            return
+        request: Request | None = None
+        try:
+            body, messages = await wire.read_asgi_body(receive, self.max_body)
+            if messages[-1]["type"] == "http.disconnect":
+                return  # the client is gone: nobody to answer
+            request = wire.request_from_scope(scope, body, self.authority)
+            verified = await self._verify(request)
+        except DatafoldAuthError as error:
+            log_rejection(error, request, scope.get("method", ""), path)
+            await _send_problem(send, error.reason)
+            return
+        identity = Identity.from_verified(verified)
+        scope[IDENTITY_KEY] = identity
+        scope[VERIFIED_KEY] = verified
+        scope["user"] = identity
+        scope["auth"] = identity.scopes
+        pending = deque(messages)
+
+        async def replay() -> Message:
+            return pending.popleft() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _send_problem(send: Send, reason: Reason) -> None:
+    status, headers, body = wire.problem(reason)
+    raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["ASGIApp", "DatafoldAuthASGIMiddleware", "Message", "Receive", "Scope", "Send"]

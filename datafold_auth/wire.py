@@ -1,0 +1,243 @@
+"""Wire helpers shared by the WSGI/ASGI middleware and the registration apps.
+
+* :func:`problem` builds an RFC 9457 ``application/problem+json`` answer for a
+  :class:`~datafold_auth.errors.Reason`. Only fixed text goes on the wire:
+  the reason code, its title and status. Details stay in the server log.
+* :func:`request_from_environ` / :func:`request_from_scope` turn a WSGI
+  environ or an ASGI scope plus the body into a :class:`~datafold_auth.message.Request`.
+* :func:`read_wsgi_body` / :func:`read_asgi_body` read a body up to a limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from .errors import DatafoldAuthError, Reason
+from .message import Request
+from .profile import ALGORITHM, BASE_COMPONENTS, BODY_COMPONENTS, LABEL, TAG
+
+PROBLEM_TYPE_BASE = "https://datafold.dev/problems/"
+"""Problem ``type`` URIs are this prefix plus the reason code (docs/troubleshooting.md)."""
+DEFAULT_MAX_BODY = 1024 * 1024
+"""Default body limit in bytes (1 MiB) for verification buffering."""
+
+_ACCEPT_SIGNATURE = (
+    f"{LABEL}=("
+    + " ".join(f'"{c}"' for c in BASE_COMPONENTS + BODY_COMPONENTS)
+    + f');alg="{ALGORITHM}";tag="{TAG}";nonce'
+)
+_CHALLENGE = f'Signature realm="datafold", tag="{TAG}", alg="{ALGORITHM}"'
+
+Header = tuple[str, str]
+
+
+class BodyTooLarge(DatafoldAuthError):
+    """The request body exceeds the configured limit (HTTP 413)."""
+
+    default_reason = Reason.BODY_TOO_LARGE
+
+
+def problem(reason: Reason, *, request_id: str | None = None) -> tuple[int, list[Header], bytes]:
+    """An RFC 9457 problem details answer for ``reason``.
+
+    Returns:
+        ``(status, headers, body)``; 401 answers carry ``WWW-Authenticate`` and
+        an ``Accept-Signature`` hint (RFC 9421 section 5.1) naming the
+        components the DataFold profile covers.
+    """
+    status = reason.status
+    doc: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + reason.value,
+        "title": reason.title,
+        "status": status,
+        "reason": reason.value,
+    }
+    if request_id:
+        doc["request_id"] = request_id
+    body = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    headers = [
+        ("Content-Type", "application/problem+json"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+    if status == 401:
+        headers.append(("WWW-Authenticate", _CHALLENGE))
+        headers.append(("Accept-Signature", _ACCEPT_SIGNATURE))
+    if status == 503:
+        headers.append(("Retry-After", "1"))
+    return status, headers, body
+
+
+def json_response(status: int, document: Any, extra_headers: Iterable[Header] = ()) -> tuple[int, list[Header], bytes]:
+    """A JSON answer ``(status, headers, body)``."""
+    body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *extra_headers]
+    return status, headers, body
+
+
+# --------------------------------------------------------------------- WSGI
+
+
+def read_wsgi_body(environ: dict[str, Any], limit: int) -> bytes:
+    """Read the whole body of a WSGI request, at most ``limit`` bytes.
+
+    Uses ``CONTENT_LENGTH`` when given; otherwise (chunked uploads, with
+    ``wsgi.input_terminated``) reads to the end.
+
+    Raises:
+        BodyTooLarge: the body is longer than ``limit``.
+    """
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    if length_text.strip():
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise DatafoldAuthError("Content-Length is not a number", Reason.INVALID_REQUEST) from None
+        if length > limit:
+            raise BodyTooLarge(f"body of {length} bytes is over the {limit}-byte limit")
+        if length <= 0:
+            return b""
+        chunks, remaining = [], length
+        while remaining > 0:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge(f"body is over the {limit}-byte limit")
+    return bytes(data)
+
+
+def request_from_environ(environ: dict[str, Any], body: bytes, authority: str | None = None) -> Request:
+    """The :class:`Request` for a WSGI environ (PEP 3333).
+
+    Args:
+        environ: the WSGI environ.
+        body: the body already read.
+        authority: the public ``host[:port]`` to use for ``@authority``
+            (default: the ``Host`` header, else ``SERVER_NAME:SERVER_PORT``).
+    """
+    headers: list[Header] = [
+        (key[5:].replace("_", "-").lower(), value) for key, value in environ.items() if key[:5] == "HTTP_"
+    ]
+    if environ.get("CONTENT_TYPE"):
+        headers.append(("content-type", environ["CONTENT_TYPE"]))
+    if environ.get("CONTENT_LENGTH"):
+        headers.append(("content-length", environ["CONTENT_LENGTH"]))
+    scheme = environ.get("wsgi.url_scheme", "http")
+    if authority is None:
+        authority = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    # PEP 3333: PATH_INFO is decoded as latin-1; RAW_URI/REQUEST_URI (when the
+    # server provides them) keep the exact percent-encoding that was signed.
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        path, _, query = raw.partition("?")
+        query_value: str | None = query if "?" in raw else None
+    else:
+        from urllib.parse import quote
+
+        path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=-._~%")
+        qs = environ.get("QUERY_STRING", "")
+        query_value = qs if qs else None
+    return Request(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        authority=authority,
+        path=path or "/",
+        query=query_value,
+        headers=headers,
+        body=body,
+        scheme=scheme,
+    )
+
+
+# --------------------------------------------------------------------- ASGI
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+async def read_asgi_body(receive: Receive, limit: int) -> tuple[bytes, list[MutableMapping[str, Any]]]:
+    """Read an ASGI request body up to ``limit`` bytes.
+
+    Returns:
+        ``(body, messages)``: the body and the ``http.request`` messages read,
+        to be replayed to the application untouched.
+
+    Raises:
+        BodyTooLarge: the body is longer than ``limit``.
+    """
+    chunks: list[bytes] = []
+    messages: list[MutableMapping[str, Any]] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), messages
+
+
+def request_from_scope(scope: MutableMapping[str, Any], body: bytes, authority: str | None = None) -> Request:
+    """The :class:`Request` for an ASGI HTTP scope.
+
+    Args:
+        scope: the ASGI ``http`` scope.
+        body: the body already read.
+        authority: the public ``host[:port]`` to use for ``@authority``
+            (default: the ``Host`` header, else the ``server`` of the scope).
+    """
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    if authority is None:
+        for name, value in headers:
+            if name == "host":
+                authority = value
+                break
+        else:
+            server = scope.get("server") or ("", None)
+            authority = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+    raw_path = scope.get("raw_path")
+    if raw_path:
+        path = raw_path.decode("latin-1")
+    else:
+        from urllib.parse import quote
+
+        path = quote(scope.get("root_path", "") + scope.get("path", "/"), safe="/:@!$&'()*+,;=-._~%")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return Request(
+        method=scope.get("method", "GET"),
+        authority=authority,
+        path=path or "/",
+        query=query or None,
+        headers=headers,
+        body=body,
+        scheme=scope.get("scheme", "http"),
+    )
+
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "PROBLEM_TYPE_BASE",
+    "BodyTooLarge",
+    "json_response",
+    "problem",
+    "read_asgi_body",
+    "read_wsgi_body",
+    "request_from_environ",
+    "request_from_scope",
+]

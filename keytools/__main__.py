@@ -1,0 +1,5 @@
+"""``python -m keytools``."""
+
+from keytools.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The ``keytools`` command line: global options, command discovery, error reporting.
+
+Commands live in :mod:`keytools.commands`, one module each, and are found
+automatically. Failures print one line, ``keytools: error: <message>``, on
+stderr and exit with status 2 (usage) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, cast
+
+from datafold_auth.errors import DatafoldAuthError
+
+from . import commands
+from .commands import Command
+from .common import KeytoolsError, add_store_arguments
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"keytools: error: {message}\n")
+
+
+def _commands() -> list[Command]:
+    names = sorted(
+        info.name
+        for info in pkgutil.iter_modules(commands.__path__)
+        if not info.name.startswith("_")
+    )
+    return [
+        cast(Command, importlib.import_module(f"{commands.__name__}.{name}"))
+        for name in names
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for all commands; each sets ``args.run`` to its ``run`` function."""
+    parser = _Parser(
+        prog="keytools",
+        description="Manage the Ed25519 keys that sign DataFold requests (RFC 9421).",
+    )
+    add_store_arguments(parser, suppress=False)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in _commands():
+        sub = subparsers.add_parser(
+            command.NAME, help=command.HELP, description=command.HELP
+        )
+        add_store_arguments(sub, suppress=True)
+        command.configure(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run keytools with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except KeytoolsError as exc:
+        message, status = str(exc), exc.exit_code
+    except DatafoldAuthError as exc:
+        message, status = exc.detail, 1
+    except KeyboardInterrupt:
+        message, status = "interrupted", 130
+    print(f"keytools: error: {message}", file=sys.stderr)
+    return status

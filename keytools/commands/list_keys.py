@@ -1,0 +1,38 @@
+"""``keytools list``: one line (or JSON object) per stored key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..common import candidate_stores, describe, format_time
+
+NAME = "list"
+HELP = "list the stored keys"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options: --json."""
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON array of key descriptions"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the keys of every selected store (both keychain and files with --store auto)."""
+    infos = [
+        describe(meta, store)
+        for store, _ in candidate_stores(args)
+        for meta in store.list()
+    ]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    print(f"{'NAME':<20} {'KEYID':<43} {'STORE':<7} {'ENC':<3} {'CREATED':<20} LABEL")
+    for info in infos:
+        enc = "yes" if info["encrypted"] else "NO"
+        created = format_time(info["created"])
+        print(
+            f"{info['name']:<20} {info['keyid']} {info['store']:<7} {enc:<3} {created:<20} {info['label']}"
+        )
+    return 0
