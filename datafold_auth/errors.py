@@ -60,7 +60,7 @@ class Reason(StrEnum):
         return _STATUS.get(self, 401)
 
     @property
-    def title(self) -> str:
+    def description(self) -> str:
         """A fixed, human-readable sentence; safe to send to any peer."""
         return _TITLES[self]
 
@@ -130,7 +130,7 @@ class DatafoldAuthError(Exception):
 
     def __init__(self, detail: str = "", reason: Reason | None = None) -> None:
         self.reason: Reason = reason if reason is not None else self.default_reason
-        self.detail: str = detail or self.reason.title
+        self.detail: str = detail or self.reason.description
         super().__init__(f"{self.reason.value}: {self.detail}")
 
 

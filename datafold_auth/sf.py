@@ -28,7 +28,7 @@ import base64
 import binascii
 import re
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import http_sf
 from http_sf import Token
@@ -116,8 +116,9 @@ def parse_dictionary(value: str | bytes) -> Dictionary:
         parsed = http_sf.parse(text.encode("latin-1"), tltype="dictionary")
     except (http_sf.StructuredFieldError, UnicodeEncodeError, ValueError) as exc:
         raise StructuredFieldError(f"not a structured field dictionary: {exc}") from None
-    assert isinstance(parsed, dict)
-    return parsed
+    if not isinstance(parsed, dict):  # pragma: no cover - http-sf always returns a dict here
+        raise StructuredFieldError("not a dictionary")
+    return cast(Dictionary, parsed)
 
 
 def parse_dictionary_canonical(value: str) -> tuple[Dictionary, dict[str, str]]:
@@ -250,7 +251,7 @@ def serialize_inner_list(inner: InnerList) -> str:
 def _serialize_member(member: Member) -> str:
     value, _ = member
     if isinstance(value, list):
-        return serialize_inner_list(member)  # type: ignore[arg-type]
+        return serialize_inner_list(member)
     return serialize_item(member)
 
 

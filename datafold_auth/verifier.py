@@ -31,8 +31,8 @@ from cryptography.exceptions import InvalidSignature
 
 from . import profile, sf
 from .digest import check_content_digest
-from .errors import RegistryError, SignatureError, StructuredFieldError
 from .errors import Reason as R
+from .errors import RegistryError, SignatureError, StructuredFieldError
 from .message import Request
 from .nonce import NonceStore
 from .profile import DEFAULT_POLICY, VerificationPolicy
@@ -83,7 +83,9 @@ def _has_content(request: Request) -> bool:
     if request.body:
         return True
     lengths = request.field_values("content-length")
-    return bool(lengths) and lengths[0].strip() not in ("", "0")
+    if not lengths:
+        return False
+    return lengths[0].strip() not in ("", "0")
 
 
 def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Component], dict[str, object], str, bytes]:
@@ -232,7 +234,7 @@ def verify_request(
         keyid=keyid,
         created=created,
         expires=expires,
-        nonce=nonce,  # type: ignore[arg-type]
+        nonce=nonce,
         covered=tuple(components),
         record=record,
     )

@@ -50,7 +50,7 @@ def problem(reason: Reason, *, request_id: str | None = None) -> tuple[int, list
     status = reason.status
     doc: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + reason.value,
-        "title": reason.title,
+        "title": reason.description,
         "status": status,
         "reason": reason.value,
     }
@@ -217,7 +217,10 @@ def request_from_scope(scope: MutableMapping[str, Any], body: bytes, authority: 
     else:
         from urllib.parse import quote
 
-        path = quote(scope.get("root_path", "") + scope.get("path", "/"), safe="/:@!$&'()*+,;=-._~%")
+        # ASGI servers and Starlette >= 0.33 keep root_path inside path; older ones strip it.
+        root_path, scope_path = scope.get("root_path", ""), scope.get("path", "/")
+        full_path = scope_path if scope_path.startswith(root_path) else root_path + scope_path
+        path = quote(full_path, safe="/:@!$&'()*+,;=-._~%")
     query = scope.get("query_string", b"").decode("latin-1")
     return Request(
         method=scope.get("method", "GET"),

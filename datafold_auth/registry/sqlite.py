@@ -110,7 +110,8 @@ class SQLiteRegistry:
     def get(self, keyid: str) -> KeyRecord | None:
         """See :meth:`datafold_auth.registry.KeyRegistry.get`."""
         try:
-            row = self._conn().execute(f"SELECT {_COLUMNS} FROM keys WHERE keyid = ?", (keyid,)).fetchone()
+            sql = f"SELECT {_COLUMNS} FROM keys WHERE keyid = ?"  # noqa: S608 (constant columns)
+            row = self._conn().execute(sql, (keyid,)).fetchone()
         except sqlite3.Error as exc:
             raise RegistryError(f"registry lookup failed: {exc}") from None
         return None if row is None else _row_to_record(row)
@@ -126,7 +127,7 @@ class SQLiteRegistry:
                 if conn.execute("SELECT 1 FROM keys WHERE client_id = ? LIMIT 1", (record.client_id,)).fetchone():
                     raise RegistryError(f"client_id {record.client_id!r} already has keys", Reason.CLIENT_ID_TAKEN)
                 conn.execute(
-                    f"INSERT INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     (
                         record.keyid,
                         record.public_key,
@@ -158,12 +159,13 @@ class SQLiteRegistry:
         if cur.rowcount == 0:
             raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
         record = self.get(keyid)
-        assert record is not None
+        if record is None:  # deleted concurrently
+            raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
         return record
 
     def list(self, *, client_id: str | None = None, status: KeyStatus | None = None) -> list[KeyRecord]:
         """See :meth:`datafold_auth.registry.KeyRegistry.list`."""
-        sql, args = f"SELECT {_COLUMNS} FROM keys WHERE 1=1", []
+        sql, args = f"SELECT {_COLUMNS} FROM keys WHERE 1=1", []  # noqa: S608
         if client_id is not None:
             sql += " AND client_id = ?"
             args.append(client_id)

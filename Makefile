@@ -1,0 +1,36 @@
+# Two entry points (see README): `make demo` and `make test`.
+# Both build .venv from scratch on a fresh machine (Python 3.11+).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint type bench system-deps clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+system-deps:
+	sh scripts/install-system-deps.sh
+
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py
+
+test: system-deps $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+type: $(VENV)/.installed
+	$(PY) -m mypy
+
+bench: $(VENV)/.installed
+	$(PY) bench/verify.py
+
+clean:
+	rm -rf $(VENV) .tox build *.egg-info
