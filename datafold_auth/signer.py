@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import profile, sf
 from .digest import content_digest
@@ -113,6 +113,11 @@ class Signer:
 
     def __repr__(self) -> str:
         return f"Signer(keyid={self.keyid!r})"
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        """The public key matching the private key held by this signer."""
+        return self._key.public_key()
 
     def sign(self, request: Request, *, now: float | None = None, nonce: str | None = None) -> list[tuple[str, str]]:
         """Sign ``request`` in place and return the field lines that were added.

@@ -12,6 +12,7 @@ Run: ``python examples/flask_app.py --port 8000 --db /tmp/datafold-keys.db``
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from flask import Flask, jsonify, request
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--db", default="datafold-keys.db", help="SQLite registry file")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request access log
     run_simple(args.host, args.port, create_app(args.db), threaded=True)
 
 

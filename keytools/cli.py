@@ -29,15 +29,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _commands() -> list[Command]:
-    names = sorted(
-        info.name
-        for info in pkgutil.iter_modules(commands.__path__)
-        if not info.name.startswith("_")
-    )
-    return [
-        cast(Command, importlib.import_module(f"{commands.__name__}.{name}"))
-        for name in names
-    ]
+    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
+    return [cast(Command, importlib.import_module(f"{commands.__name__}.{name}")) for name in names]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_arguments(parser, suppress=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _commands():
-        sub = subparsers.add_parser(
-            command.NAME, help=command.HELP, description=command.HELP
-        )
+        sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.HELP)
         add_store_arguments(sub, suppress=True)
         command.configure(sub)
         sub.set_defaults(run=command.run)

@@ -26,11 +26,12 @@ from datafold_auth.keys import (
     KeyStoreError,
     check_name,
     default_root,
+    normalize_passphrase,
     open_store,
 )
 
 DEFAULT_NAME = "default"
-PASSPHRASE_ENV = "DATAFOLD_AUTH_PASSPHRASE"
+PASSPHRASE_ENV = "DATAFOLD_AUTH_PASSPHRASE"  # noqa: S105 - a variable name, not a password
 """Environment variable holding the passphrase (used when no option gives one)."""
 
 
@@ -79,8 +80,7 @@ def add_store_arguments(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         "--store",
         choices=("auto", "file", "keyring"),
         default=default if suppress else "auto",
-        help="where keys live: the OS keychain, encrypted files, or auto (keychain if usable, else files;"
-        " default)",
+        help="where keys live: the OS keychain, encrypted files, or auto (keychain if usable, else files; default)",
     )
 
 
@@ -143,31 +143,29 @@ def find_key(args: argparse.Namespace) -> tuple[KeyStore, KeyMetadata]:
         if store.exists(args.name):
             return store, store.metadata(args.name)
     places = "; ".join(store.location(args.name) for store in stores)
-    raise KeyNotFoundError(
-        f"no key named {args.name!r} (looked in: {places}); create one with 'keytools generate'"
-    )
+    raise KeyNotFoundError(f"no key named {args.name!r} (looked in: {places}); create one with 'keytools generate'")
 
 
 def _first_line(data: bytes) -> bytes:
     return data.split(b"\n", 1)[0].removesuffix(b"\r")
 
 
-def read_passphrase(
-    args: argparse.Namespace, *, prompt: str, confirm: bool = False
-) -> bytes | None:
+def read_passphrase(args: argparse.Namespace, *, prompt: str, confirm: bool = False) -> bytes | None:
     """The passphrase from ``--passphrase-file``, ``--passphrase-fd``, ``$DATAFOLD_AUTH_PASSPHRASE``
-    or, on a terminal, a ``getpass`` prompt (asked twice if ``confirm``), in that order.
+    or, on a terminal, a ``getpass`` prompt (asked twice if ``confirm``; the two
+    answers must agree after NFC normalization), in that order.
 
     From a file or descriptor only the first line counts, without its line ending
-    (as with ``openssl -passin file:``). Returns None if no source is available.
+    (as with ``openssl -passin file:``). ``args`` without the passphrase options
+    (see :func:`add_key_arguments`) skips them. Returns None if no source is available.
 
     Raises:
         KeytoolsError: the file or descriptor cannot be read; the two prompts differ.
     """
     try:
-        if args.passphrase_file is not None:
+        if getattr(args, "passphrase_file", None) is not None:
             return _first_line(args.passphrase_file.read_bytes())
-        if args.passphrase_fd is not None:
+        if getattr(args, "passphrase_fd", None) is not None:
             with os.fdopen(args.passphrase_fd, "rb", closefd=False) as stream:
                 return _first_line(stream.read())
     except OSError as exc:
@@ -176,10 +174,10 @@ def read_passphrase(
         return os.fsencode(os.environ[PASSPHRASE_ENV])
     if not sys.stdin.isatty():
         return None
-    first = getpass.getpass(prompt)
-    if confirm and getpass.getpass("Repeat the passphrase: ") != first:
+    first = normalize_passphrase(getpass.getpass(prompt).encode("utf-8"))
+    if confirm and normalize_passphrase(getpass.getpass("Repeat the passphrase: ").encode("utf-8")) != first:
         raise KeytoolsError("the passphrases do not match")
-    return first.encode("utf-8")
+    return first
 
 
 def load_signing_key(

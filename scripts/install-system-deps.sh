@@ -5,7 +5,7 @@
 set -eu
 need=""
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
-command -v gnome-keyring-daemon >/dev/null 2>&1 || need="$need gnome-keyring"
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need="$need gnome-keyring libsecret-tools"
 command -v dbus-daemon >/dev/null 2>&1 || need="$need dbus dbus-x11"
 [ -n "$need" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -47,7 +47,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import DatafoldAuthError, KeyFormatError, RegistrationError, SignatureError
@@ -160,7 +160,7 @@ def parse_registration_body(body: bytes) -> RegistrationBody:
         if not isinstance(scopes, list) or len(scopes) > MAX_SCOPES:
             raise _invalid(f'"scopes" must be a list of at most {MAX_SCOPES} strings')
         if not all(isinstance(s, str) and SCOPE_RE.fullmatch(s) for s in scopes):
-            raise _invalid('each scope must be an RFC 6749 scope-token of 1-128 characters')
+            raise _invalid("each scope must be an RFC 6749 scope-token of 1-128 characters")
         scopes = tuple(dict.fromkeys(scopes))
     return RegistrationBody(jwk=jwk, client_id=client_id, label=label, scopes=scopes)
 
@@ -183,7 +183,8 @@ def handle_registration(
         now: the current time in epoch seconds; ``created_at``/``updated_at`` are ``int(now)``.
         registry: where the key is stored.
         nonce_store: replay protection for the proof (RFC 9421 section 7.2.2).
-        policy: what the proof's signature must satisfy (default: the DataFold profile).
+        policy: what the proof's signature must satisfy (default: the DataFold profile);
+            ``content-digest`` is required in any case.
         allowed_scopes: scopes a client may request for itself.
         default_scopes: scopes granted when the body has no ``scopes`` member.
         require_approval: store the key as ``pending`` instead of ``active``.
@@ -215,6 +216,8 @@ def handle_registration(
             raise RegistrationError("the signature's keyid is not the thumbprint of the body's JWK", R.KEYID_MISMATCH)
         return proof_record
 
+    if "content-digest" not in policy.body_components:  # the proof must bind the body, whatever the policy
+        policy = replace(policy, body_components=(*policy.body_components, "content-digest"))
     try:
         verify_request(request, now=now, resolve_key=resolve_key, nonce_store=nonce_store, policy=policy)
     except SignatureError as exc:
@@ -253,8 +256,9 @@ def registration_request(
 
     Example, with ``requests``::
 
-        req = registration_request(Signer(key), "https://api.example/register/keys", label="laptop")
-        resp = requests.post(req.target_uri, data=req.body, headers=req.headers)
+        url = "https://api.example/register/keys"
+        req = registration_request(Signer(key), url, label="laptop")
+        resp = requests.post(url, data=req.body, headers=dict(req.headers))  # 201: resp.json() is the record
 
     Args:
         signer: signs with the key being registered (the proof of possession).
@@ -269,7 +273,7 @@ def registration_request(
     Raises:
         ValueError: ``url`` is not an absolute http(s) URL.
     """
-    doc: dict[str, Any] = {"jwk": public_jwk(signer._key)}  # package-internal: the signer keeps its key private
+    doc: dict[str, Any] = {"jwk": public_jwk(signer.public_key)}
     for name, value in (("client_id", client_id), ("label", label), ("scopes", scopes)):
         if value is not None:
             doc[name] = list(value) if name == "scopes" else value

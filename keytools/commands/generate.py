@@ -24,27 +24,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Options: --name, passphrase options, --label, --client-id, --no-encryption, --force."""
     add_key_arguments(parser)
     parser.add_argument("--label", default="", help="free text to recognize the key by")
-    parser.add_argument(
-        "--client-id", help="the client id the key is (to be) registered under"
-    )
+    parser.add_argument("--client-id", help="the client id the key is (to be) registered under")
     parser.add_argument(
         "--no-encryption",
         action="store_true",
         help="store the private key unencrypted (not recommended)",
     )
-    parser.add_argument(
-        "--force", action="store_true", help="replace an existing key of the same name"
-    )
+    parser.add_argument("--force", action="store_true", help="replace an existing key of the same name")
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate, store, and print the keyid and where the key was stored."""
-    if args.no_encryption and (
-        args.passphrase_file is not None or args.passphrase_fd is not None
-    ):
-        raise UsageError(
-            "--no-encryption cannot be combined with --passphrase-file or --passphrase-fd"
-        )
+    if args.no_encryption and (args.passphrase_file is not None or args.passphrase_fd is not None):
+        raise UsageError("--no-encryption cannot be combined with --passphrase-file or --passphrase-fd")
     stores = candidate_stores(args)
     store, message = next(((s, m) for s, m in stores if s.exists(args.name)), stores[0])
     if store.exists(args.name) and not args.force:
@@ -54,18 +46,14 @@ def run(args: argparse.Namespace) -> int:
         )
     passphrase = None
     if not args.no_encryption:
-        passphrase = read_passphrase(
-            args, prompt=f"Passphrase for the new key {args.name!r}: ", confirm=True
-        )
+        passphrase = read_passphrase(args, prompt=f"Passphrase for the new key {args.name!r}: ", confirm=True)
         if passphrase is None:
             raise UsageError(
                 f"no passphrase given: use --passphrase-file, --passphrase-fd, ${PASSPHRASE_ENV}, a terminal"
                 " prompt, or --no-encryption"
             )
         if not passphrase:
-            raise UsageError(
-                "empty passphrase refused; use --no-encryption to store the key unencrypted"
-            )
+            raise UsageError("empty passphrase refused; use --no-encryption to store the key unencrypted")
     key = generate_private_key()
     meta = store.save(
         args.name,
@@ -77,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"keytools: {message}", file=sys.stderr)
     if not meta.encrypted:
-        print(
-            "keytools: warning: the private key is stored unencrypted", file=sys.stderr
-        )
+        print("keytools: warning: the private key is stored unencrypted", file=sys.stderr)
     print(f"keyid: {meta.keyid}")
     print(
         f"stored: {store.location(args.name)} ({meta.store} store, {'encrypted' if meta.encrypted else 'UNENCRYPTED'})"

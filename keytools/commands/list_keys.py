@@ -13,18 +13,12 @@ HELP = "list the stored keys"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options: --json."""
-    parser.add_argument(
-        "--json", action="store_true", help="print a JSON array of key descriptions"
-    )
+    parser.add_argument("--json", action="store_true", help="print a JSON array of key descriptions")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the keys of every selected store (both keychain and files with --store auto)."""
-    infos = [
-        describe(meta, store)
-        for store, _ in candidate_stores(args)
-        for meta in store.list()
-    ]
+    infos = [describe(meta, store) for store, _ in candidate_stores(args) for meta in store.list()]
     if args.json:
         print(json.dumps(infos, indent=2))
         return 0
@@ -32,7 +26,5 @@ def run(args: argparse.Namespace) -> int:
     for info in infos:
         enc = "yes" if info["encrypted"] else "NO"
         created = format_time(info["created"])
-        print(
-            f"{info['name']:<20} {info['keyid']} {info['store']:<7} {enc:<3} {created:<20} {info['label']}"
-        )
+        print(f"{info['name']:<20} {info['keyid']} {info['store']:<7} {enc:<3} {created:<20} {info['label']}")
     return 0
