@@ -39,18 +39,14 @@ def open_store(
         KeyStoreError: ``kind`` is unknown, or ``"keyring"`` with no usable keychain.
     """
     if kind not in ("auto", "file", "keyring"):
-        raise KeyStoreError(
-            f"unknown key store kind {kind!r}: use auto, file or keyring"
-        )
+        raise KeyStoreError(f"unknown key store kind {kind!r}: use auto, file or keyring")
     if kind == "file":
         store = FileKeyStore(root)
         return store, f"storing key files in {store.root} (file store requested)"
     usable, why = keyring_status(keyring_backend)
     if usable:
         chosen = "requested" if kind == "keyring" else "auto-detected"
-        return KeyringKeyStore(
-            service, backend=keyring_backend
-        ), f"using the OS keychain ({why}, {chosen})"
+        return KeyringKeyStore(service, backend=keyring_backend), f"using the OS keychain ({why}, {chosen})"
     if kind == "keyring":
         raise KeyStoreError(f"no usable OS keychain: {why}")
     store = FileKeyStore(root)

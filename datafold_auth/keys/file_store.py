@@ -37,8 +37,10 @@ class FileKeyStore(BaseKeyStore):
     """A :class:`~.store.KeyStore` in a folder of files (see the module docstring).
 
     Args:
-        root: the folder holding the key files, created (mode 0700) on first save;
-            default :func:`default_root`.
+        root: the folder holding the key files, created on first save and set to
+            mode 0700 on every save; default :func:`default_root`.
+
+    Errors: :class:`KeyStoreError` for I/O failures, with the path and the OS reason.
     """
 
     kind: StoreKind = "file"
@@ -74,9 +76,7 @@ class FileKeyStore(BaseKeyStore):
             if _POSIX and stat.S_IMODE(self.root.stat().st_mode) != 0o700:
                 os.chmod(self.root, 0o700)
         except OSError as exc:
-            raise KeyStoreError(
-                f"cannot create key folder {self.root}: {exc.strerror}"
-            ) from exc
+            raise KeyStoreError(f"cannot create key folder {self.root}: {exc.strerror}") from exc
 
     def _sync_root(self) -> None:
         if _POSIX:
@@ -88,9 +88,7 @@ class FileKeyStore(BaseKeyStore):
 
     def _atomic_write(self, path: Path, data: bytes, *, overwrite: bool) -> None:
         """Write ``data`` to ``path`` (mode 0600) atomically; without ``overwrite``, fail if it exists."""
-        fd, tmp = tempfile.mkstemp(
-            dir=self.root, prefix=f".{path.name}.", suffix=".tmp"
-        )  # mode 0600
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
@@ -112,31 +110,21 @@ class FileKeyStore(BaseKeyStore):
             try:
                 self._atomic_write(key_path, pem, overwrite=overwrite)
             except FileExistsError:
-                raise KeyExistsError(
-                    f"key {name!r} already exists ({key_path}); refusing to overwrite it"
-                ) from None
+                raise KeyExistsError(f"key {name!r} already exists ({key_path}); refusing to overwrite it") from None
             try:
-                self._atomic_write(
-                    self._meta_path(name), meta_json.encode("utf-8"), overwrite=True
-                )
+                self._atomic_write(self._meta_path(name), meta_json.encode("utf-8"), overwrite=True)
             except OSError:
                 if not overwrite:
                     key_path.unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            raise KeyStoreError(
-                f"cannot write key {name!r} in {self.root}: {exc.strerror}"
-            ) from exc
+            raise KeyStoreError(f"cannot write key {name!r} in {self.root}: {exc.strerror}") from exc
 
     def _write_meta(self, name: str, meta_json: str) -> None:
         try:
-            self._atomic_write(
-                self._meta_path(name), meta_json.encode("utf-8"), overwrite=True
-            )
+            self._atomic_write(self._meta_path(name), meta_json.encode("utf-8"), overwrite=True)
         except OSError as exc:
-            raise KeyStoreError(
-                f"cannot write metadata of key {name!r}: {exc.strerror}"
-            ) from exc
+            raise KeyStoreError(f"cannot write metadata of key {name!r}: {exc.strerror}") from exc
 
     def _read_key(self, name: str) -> bytes:
         path = self._key_path(name)
@@ -160,9 +148,7 @@ class FileKeyStore(BaseKeyStore):
             return path.read_text(encoding="utf-8"), str(path)
         except FileNotFoundError:
             if self.exists(name):
-                raise KeyStoreError(
-                    f"metadata file {path} of key {name!r} is missing"
-                ) from None
+                raise KeyStoreError(f"metadata file {path} of key {name!r} is missing") from None
             raise KeyNotFoundError(f"no key named {name!r} in {self.root}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise KeyStoreError(f"cannot read metadata file {path}") from exc

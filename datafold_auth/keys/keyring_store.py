@@ -3,7 +3,8 @@
 Per key, two entries of the keyring service (default ``"datafold-auth"``):
 ``key:<name>`` holds the PKCS#8 PEM text (encrypted unless explicitly not) and
 ``meta:<name>`` the metadata JSON. Since keyring backends cannot enumerate
-entries, the entry ``index`` holds a JSON list of the key names.
+entries, the entry ``index`` holds a JSON list of the key names. There is no
+locking: two processes saving or deleting keys at the same moment may race.
 """
 
 from __future__ import annotations
@@ -37,11 +38,9 @@ def keyring_status(backend: KeyringBackend | None = None) -> tuple[bool, str]:
     name = f"{type(backend).__module__}.{type(backend).__qualname__}"
     try:
         priority = float(type(backend).priority)
-    except Exception:  # noqa: BLE001 - a backend's priority probe may raise anything
-        priority = 0
-    if isinstance(backend, fail.Keyring) or (
-        isinstance(backend, chainer.ChainerBackend) and not backend.backends
-    ):
+    except Exception:  # keyring backends signal "not usable here" by raising anything from priority
+        priority = 0.0
+    if isinstance(backend, fail.Keyring) or (isinstance(backend, chainer.ChainerBackend) and not backend.backends):
         return False, f"keyring found no backend ({name})"
     if priority <= 0:
         return False, f"keyring backend {name} is not usable (priority {priority:g})"
@@ -58,24 +57,18 @@ class KeyringKeyStore(BaseKeyStore):
 
     kind: StoreKind = "keyring"
 
-    def __init__(
-        self, service: str = DEFAULT_SERVICE, *, backend: KeyringBackend | None = None
-    ) -> None:
+    def __init__(self, service: str = DEFAULT_SERVICE, *, backend: KeyringBackend | None = None) -> None:
         self.service = service
         self.backend = backend if backend is not None else keyring.get_keyring()
 
     def __repr__(self) -> str:
-        return (
-            f"KeyringKeyStore({self.service!r}, backend={type(self.backend).__name__})"
-        )
+        return f"KeyringKeyStore({self.service!r}, backend={type(self.backend).__name__})"
 
     def _call(self, action: str, func: Callable[..., _T], *args: str) -> _T:
         try:
             return func(self.service, *args)
         except KeyringError as exc:
-            raise KeyStoreError(
-                f"OS keychain error while {action}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise KeyStoreError(f"OS keychain error while {action}: {type(exc).__name__}: {exc}") from exc
 
     def _get(self, entry: str) -> str | None:
         return self._call(f"reading {entry!r}", self.backend.get_password, entry)
@@ -101,19 +94,13 @@ class KeyringKeyStore(BaseKeyStore):
             names = json.loads(text) if text else []
         except ValueError:
             names = None
-        if not isinstance(names, builtins.list) or not all(
-            isinstance(n, str) for n in names
-        ):
-            raise KeyStoreError(
-                f"the keychain entry {_INDEX!r} of service {self.service!r} is malformed"
-            )
+        if not isinstance(names, builtins.list) or not all(isinstance(n, str) for n in names):
+            raise KeyStoreError(f"the keychain entry {_INDEX!r} of service {self.service!r} is malformed")
         return names
 
     def _write(self, name: str, pem: bytes, meta_json: str, *, overwrite: bool) -> None:
         if not overwrite and self.exists(name):
-            raise KeyExistsError(
-                f"key {name!r} already exists ({self.location(name)}); refusing to overwrite it"
-            )
+            raise KeyExistsError(f"key {name!r} already exists ({self.location(name)}); refusing to overwrite it")
         self._set(f"key:{name}", pem.decode("ascii"))
         self._set(f"meta:{name}", meta_json)
         names = self._names()
@@ -126,21 +113,15 @@ class KeyringKeyStore(BaseKeyStore):
     def _read_key(self, name: str) -> bytes:
         pem = self._get(f"key:{name}")
         if pem is None:
-            raise KeyNotFoundError(
-                f"no key named {name!r} in the OS keychain (service {self.service!r})"
-            )
+            raise KeyNotFoundError(f"no key named {name!r} in the OS keychain (service {self.service!r})")
         return pem.encode("utf-8")
 
     def _read_meta(self, name: str) -> tuple[str, str]:
         text = self._get(f"meta:{name}")
         if text is None:
             if self.exists(name):
-                raise KeyStoreError(
-                    f"the metadata of key {name!r} is missing from the OS keychain"
-                )
-            raise KeyNotFoundError(
-                f"no key named {name!r} in the OS keychain (service {self.service!r})"
-            )
+                raise KeyStoreError(f"the metadata of key {name!r} is missing from the OS keychain")
+            raise KeyNotFoundError(f"no key named {name!r} in the OS keychain (service {self.service!r})")
         return text, f"the OS keychain entry 'meta:{name}'"
 
     def _remove(self, name: str) -> bool:

@@ -35,9 +35,7 @@ def check_name(name: str) -> str:
     ``.``, ``_`` or ``-`` (it becomes part of file names and keychain entries).
     """
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise KeyStoreError(
-            f"invalid key name {name!r}: use 1-64 of A-Z a-z 0-9 . _ - (starting alphanumeric)"
-        )
+        raise KeyStoreError(f"invalid key name {name!r}: use 1-64 of A-Z a-z 0-9 . _ - (starting alphanumeric)")
     return name
 
 

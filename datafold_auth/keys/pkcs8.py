@@ -80,43 +80,22 @@ def encode_private_key(key: Ed25519PrivateKey, passphrase: bytes | None) -> byte
         label, der = b"PRIVATE KEY", plain
     else:
         if not passphrase:
-            raise KeyStoreError(
-                "an empty passphrase is not allowed; use no encryption explicitly instead"
-            )
+            raise KeyStoreError("an empty passphrase is not allowed; use no encryption explicitly instead")
         salt, iv = os.urandom(16), os.urandom(16)
         kdf = PBKDF2HMAC(hashes.SHA256(), 32, salt, KDF_ITERATIONS)
         padder = padding.PKCS7(128).padder()
-        encryptor = Cipher(
-            algorithms.AES(kdf.derive(normalize_passphrase(passphrase))), modes.CBC(iv)
-        ).encryptor()
-        ciphertext = (
-            encryptor.update(padder.update(plain) + padder.finalize())
-            + encryptor.finalize()
-        )
-        iterations = KDF_ITERATIONS.to_bytes(
-            KDF_ITERATIONS.bit_length() // 8 + 1, "big"
-        )
+        encryptor = Cipher(algorithms.AES(kdf.derive(normalize_passphrase(passphrase))), modes.CBC(iv)).encryptor()
+        ciphertext = encryptor.update(padder.update(plain) + padder.finalize()) + encryptor.finalize()
+        iterations = KDF_ITERATIONS.to_bytes(KDF_ITERATIONS.bit_length() // 8 + 1, "big")
         pbkdf2 = _seq(
             _OID_PBKDF2,
-            _seq(
-                _der(0x04, salt), _der(0x02, iterations), _seq(_OID_HMAC_SHA256, _NULL)
-            ),
+            _seq(_der(0x04, salt), _der(0x02, iterations), _seq(_OID_HMAC_SHA256, _NULL)),
         )
-        algorithm = _seq(
-            _OID_PBES2, _seq(pbkdf2, _seq(_OID_AES256_CBC, _der(0x04, iv)))
-        )
+        algorithm = _seq(_OID_PBES2, _seq(pbkdf2, _seq(_OID_AES256_CBC, _der(0x04, iv))))
         label, der = _ENCRYPTED_LABEL, _seq(algorithm, _der(0x04, ciphertext))
     body = base64.encodebytes(der).replace(b"\n", b"")
     lines = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    return (
-        b"-----BEGIN "
-        + label
-        + b"-----\n"
-        + lines
-        + b"\n-----END "
-        + label
-        + b"-----\n"
-    )
+    return b"-----BEGIN " + label + b"-----\n" + lines + b"\n-----END " + label + b"-----\n"
 
 
 def is_encrypted(pem: bytes) -> bool:
@@ -124,9 +103,7 @@ def is_encrypted(pem: bytes) -> bool:
     return b"-----BEGIN " + _ENCRYPTED_LABEL + b"-----" in pem
 
 
-def decode_private_key(
-    pem: bytes, passphrase: bytes | None, *, what: str = "the key"
-) -> Ed25519PrivateKey:
+def decode_private_key(pem: bytes, passphrase: bytes | None, *, what: str = "the key") -> Ed25519PrivateKey:
     """Load an Ed25519 private key from PKCS#8 PEM, decrypting it if it is encrypted.
 
     A passphrase given for an unencrypted key is ignored.
@@ -153,9 +130,7 @@ def decode_private_key(
             raise WrongPassphraseError(f"wrong passphrase for {what}") from exc
         raise KeyFormatError(f"{what} is not a valid PKCS#8 PEM private key") from exc
     except (TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyFormatError(
-            f"{what} is not a supported PKCS#8 PEM private key"
-        ) from exc
+        raise KeyFormatError(f"{what} is not a supported PKCS#8 PEM private key") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFormatError(f"{what} is not an Ed25519 key")
     return key

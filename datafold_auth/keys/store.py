@@ -161,13 +161,9 @@ class BaseKeyStore(ABC):
             jwk_thumbprint(raw),
             b64url_encode(raw),
         ):
-            raise KeyStoreError(
-                f"the metadata given does not describe key {name!r} (name or keyid differ)"
-            )
+            raise KeyStoreError(f"the metadata given does not describe key {name!r} (name or keyid differ)")
         if passphrase is None and not allow_unencrypted:
-            raise KeyStoreError(
-                "no passphrase given; storing a key unencrypted needs allow_unencrypted=True"
-            )
+            raise KeyStoreError("no passphrase given; storing a key unencrypted needs allow_unencrypted=True")
         stored = replace(
             metadata,
             store=self.kind,
@@ -187,9 +183,7 @@ class BaseKeyStore(ABC):
         meta = self.metadata(name)
         key = decode_private_key(self._read_key(name), passphrase, what=f"key {name!r}")
         if jwk_thumbprint(key) != meta.keyid:
-            raise KeyStoreError(
-                f"key {name!r} does not match its metadata (keyid {meta.keyid})"
-            )
+            raise KeyStoreError(f"key {name!r} does not match its metadata (keyid {meta.keyid})")
         return key
 
     def metadata(self, name: str) -> KeyMetadata:
@@ -201,9 +195,7 @@ class BaseKeyStore(ABC):
         """See :meth:`KeyStore.update_metadata`."""
         current = self.metadata(metadata.name)
         if metadata.keyid != current.keyid:
-            raise KeyStoreError(
-                f"key {metadata.name!r} was replaced (keyid is now {current.keyid}); not updating"
-            )
+            raise KeyStoreError(f"key {metadata.name!r} was replaced (keyid is now {current.keyid}); not updating")
         updated = replace(
             current,
             label=metadata.label,

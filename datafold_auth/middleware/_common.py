@@ -21,6 +21,7 @@ VERIFIED_KEY = "datafold_auth.verified"
 
 # Only a plausible keyid (a base64url JWK thumbprint) is ever copied into the log.
 _KEYID = re.compile(r'[;\s]keyid="([A-Za-z0-9_-]{1,128})"')
+_SLASHES = re.compile(r"/{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,30 @@ def _prefixes(value: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(p.rstrip("/") for p in prefixes)
 
 
+def _without_dot_segments(path: str) -> str:
+    segments: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment != ".":
+            segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def _path_forms(path: str) -> set[str]:
+    """``path`` as given and as routers may see it: repeated slashes merged and/or dot segments resolved."""
+    path = path if path.startswith("/") else "/" + path
+    merged = _SLASHES.sub("/", path)
+    return {
+        path,
+        merged,
+        _without_dot_segments(path),
+        _without_dot_segments(merged),
+        _SLASHES.sub("/", _without_dot_segments(path)),
+    }
+
+
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
 
@@ -77,7 +102,10 @@ class PathSelector:
     """Decides which request paths need a signature.
 
     Prefixes match whole path segments: ``/health`` covers ``/health`` and
-    ``/health/db`` but not ``/healthz``; ``/`` covers everything.
+    ``/health/db`` but not ``/healthz``; ``/`` covers everything. A path is
+    checked as given and with repeated slashes merged and/or dot segments
+    resolved (werkzeug, for one, serves ``/%2Fapi/x`` as ``/api/x``), and is
+    protected if any of these forms is.
 
     Args:
         paths: prefixes to protect; ``None`` protects every path.
@@ -93,9 +121,12 @@ class PathSelector:
         self.paths = None if paths is None else _prefixes(paths)
         self.exempt = _prefixes(exempt)
 
-    def protects(self, path: str) -> bool:
-        """``True`` if a request for the (decoded) ``path`` must be signed."""
+    def _protects(self, path: str) -> bool:
         return (self.paths is None or _under(path, self.paths)) and not _under(path, self.exempt)
+
+    def protects(self, path: str) -> bool:
+        """``True`` if a request for the (percent-decoded) ``path`` must be signed."""
+        return any(self._protects(form) for form in _path_forms(path))
 
 
 def log_rejection(error: DatafoldAuthError, request: Request | None, method: str, path: str) -> None:

@@ -1,0 +1,257 @@
+"""keytools run as ``python -m keytools`` (subprocess) with ``--home``, plus load_signing_key in-process."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from datafold_auth.jwk import jwk_thumbprint, public_jwk
+from datafold_auth.keys import FileKeyStore, KeyNotFoundError, KeyStoreError, WrongPassphraseError
+from keytools.cli import main
+from keytools.common import KeytoolsError, add_key_arguments, add_store_arguments, load_signing_key
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSPHRASE = "Zebra-\u00c5ngström-7731-secret"
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def pass_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pass.txt"
+    path.write_bytes(PASSPHRASE.encode() + b"\n")
+    return path
+
+
+def keytools(
+    *args: str, env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m keytools`` with a clean environment (no passphrase, no keychain, a dummy home)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFOLD_AUTH_", "DBUS_"))}
+    full = {**base, "PYTHONPATH": str(ROOT), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    return subprocess.run(
+        [sys.executable, "-m", "keytools", *args],
+        env={**full, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        pass_fds=pass_fds,
+        timeout=60,
+    )
+
+
+def _error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keytools: error: "), result.stderr
+    return lines[0]
+
+
+def _secret_forms(key: Ed25519PrivateKey, pem_file: Path) -> list[str]:
+    """Every way the private key might leak: seed as hex/base64/base64url and PEM body lines."""
+    seed = key.private_bytes_raw()
+    plain_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    bodies = [line for pem in (plain_pem, pem_file.read_text()) for line in pem.splitlines() if "-----" not in line]
+    b64 = base64.b64encode(seed).decode()
+    return [
+        seed.hex(),
+        seed.hex().upper(),
+        b64.rstrip("="),
+        base64.urlsafe_b64encode(seed).decode().rstrip("="),
+        *bodies,
+    ]
+
+
+def test_generate_show_list(home: Path, pass_file: Path) -> None:
+    made = keytools(
+        "--home", str(home), "generate", "--label", "ci box", "--client-id", "c-9", "--passphrase-file", str(pass_file)
+    )
+    assert made.returncode == 0, made.stderr
+    keyid = made.stdout.splitlines()[0].removeprefix("keyid: ")
+    assert f"stored: {home / 'keys' / 'default.pem'} (file store, encrypted)" in made.stdout
+    key = FileKeyStore(home / "keys").load("default", passphrase=PASSPHRASE.encode())
+    assert keyid == jwk_thumbprint(key)
+    assert stat.S_IMODE((home / "keys").stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (home / "keys").iterdir()} == {0o600}
+
+    shown = keytools("show", "--home", str(home), "--json")  # options after the command work too
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["keyid"] == keyid and info["public_jwk"] == public_jwk(key)
+    assert (info["label"], info["client_id"], info["store"], info["encrypted"], info["servers"]) == (
+        "ci box", "c-9", "file", True, []
+    )  # fmt: skip
+    text = keytools("--home", str(home), "show")
+    assert f"keyid:      {keyid}" in text.stdout and "encrypted:  yes" in text.stdout
+    listed = keytools("--home", str(home), "list", "--json")
+    assert [k["keyid"] for k in json.loads(listed.stdout)] == [keyid]
+    assert keyid in keytools("--home", str(home), "list").stdout
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs the openssl command")
+def test_openssl_reads_the_generated_key_with_the_same_passphrase_file(home: Path, pass_file: Path) -> None:
+    assert OPENSSL is not None
+    assert keytools("--home", str(home), "generate", "--passphrase-file", str(pass_file)).returncode == 0
+    pem = home / "keys" / "default.pem"
+    out = subprocess.run(
+        [OPENSSL, "pkey", "-in", str(pem), "-passin", f"file:{pass_file}", "-pubout"], capture_output=True
+    )
+    assert out.returncode == 0, out.stderr
+    meta = FileKeyStore(home / "keys").metadata("default")
+    public = serialization.load_pem_public_key(out.stdout)
+    assert jwk_thumbprint(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)) == meta.keyid
+
+
+def test_no_passphrase_or_private_key_in_any_output(home: Path, pass_file: Path, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("Wrong-Guess-4410\n")
+    runs = [
+        keytools("--home", str(home), "generate", "--passphrase-file", str(pass_file)),
+        keytools("--home", str(home), "generate", "--passphrase-file", str(pass_file)),  # refused: exists
+        keytools("--home", str(home), "show"),
+        keytools("--home", str(home), "show", "--json"),
+        keytools("--home", str(home), "list"),
+        keytools("--home", str(home), "list", "--json"),
+        keytools("--home", str(home), "generate", "--name", "env", env={"DATAFOLD_AUTH_PASSPHRASE": PASSPHRASE}),
+    ]
+    assert [r.returncode for r in runs] == [0, 1, 0, 0, 0, 0, 0]
+    store = FileKeyStore(home / "keys")
+    forms = [PASSPHRASE, "Wrong-Guess-4410"]
+    for name in ("default", "env"):
+        forms += _secret_forms(store.load(name, passphrase=PASSPHRASE.encode()), home / "keys" / f"{name}.pem")
+    with pytest.raises(WrongPassphraseError) as info:  # what a command using load_signing_key would print
+        store.load("default", passphrase=wrong.read_bytes().strip())
+    outputs = [r.stdout + r.stderr for r in runs] + [str(info.value), repr(info.value)]
+    leaks = [(form, out) for form in forms for out in outputs if form in out]
+    assert leaks == []
+
+
+def test_passphrase_from_fd(home: Path) -> None:
+    read, write = os.pipe()
+    os.write(write, PASSPHRASE.encode() + b"\r\nsecond line ignored\n")
+    os.close(write)
+    try:
+        result = keytools("--home", str(home), "generate", "--passphrase-fd", str(read), pass_fds=(read,))
+    finally:
+        os.close(read)
+    assert result.returncode == 0, result.stderr
+    FileKeyStore(home / "keys").load("default", passphrase=PASSPHRASE.encode())
+
+
+def test_no_encryption(home: Path) -> None:
+    result = keytools("--home", str(home), "generate", "--no-encryption")
+    assert result.returncode == 0, result.stderr
+    assert "UNENCRYPTED" in result.stdout and "warning: the private key is stored unencrypted" in result.stderr
+    assert (home / "keys" / "default.pem").read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert json.loads(keytools("--home", str(home), "show", "--json").stdout)["encrypted"] is False
+
+
+def test_usage_errors_exit_2_with_one_line(home: Path, pass_file: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    cases = {
+        ("generate",): "no passphrase given",
+        ("generate", "--passphrase-file", str(empty)): "empty passphrase refused",
+        ("generate", "--no-encryption", "--passphrase-file", str(pass_file)): "cannot be combined",
+        ("generate", "--passphrase-file", str(pass_file), "--passphrase-fd", "0"): "not allowed with",
+        ("generate", "--name", "../etc"): "invalid key name",
+        ("frobnicate",): "invalid choice",
+        (): "required: COMMAND",
+    }
+    for args, message in cases.items():
+        result = keytools("--home", str(home), *args)
+        assert result.returncode == 2 and message in _error_line(result), (args, result.stderr)
+    assert not (home / "keys").exists()
+
+
+def test_other_errors_exit_1_with_one_line(home: Path, pass_file: Path) -> None:
+    missing = keytools("--home", str(home), "show", "--name", "nothere")
+    assert missing.returncode == 1 and "no key named 'nothere'" in _error_line(missing)
+    assert keytools("--home", str(home), "generate", "--passphrase-file", str(pass_file)).returncode == 0
+    again = keytools("--home", str(home), "generate", "--passphrase-file", str(pass_file))
+    assert again.returncode == 1 and "use --force" in _error_line(again)
+    forced = keytools("--home", str(home), "generate", "--force", "--passphrase-file", str(pass_file))
+    assert forced.returncode == 0 and forced.stdout != again.stdout
+    no_file = keytools("--home", str(home), "generate", "--force", "--passphrase-file", str(home / "nope"))
+    assert no_file.returncode == 1 and "cannot read the passphrase" in _error_line(no_file)
+
+
+def test_every_command_has_help() -> None:
+    for args in ((), ("generate",), ("show",), ("list",)):
+        result = keytools(*args, "--help")
+        assert result.returncode == 0 and result.stdout.startswith("usage: keytools")
+
+
+def test_auto_without_keychain_uses_datafold_auth_home(tmp_path: Path) -> None:
+    result = keytools("generate", "--no-encryption", env={"DATAFOLD_AUTH_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "no OS keychain available (headless Linux?" in result.stderr
+    assert (tmp_path / "keys" / "default.pem").exists()
+
+
+# --- in-process: load_signing_key and the terminal prompt ---------------------------------
+
+
+def test_load_signing_key(home: Path, pass_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a command such as ``register`` would use it: its own parser with the shared options."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal
+    monkeypatch.delenv("DATAFOLD_AUTH_PASSPHRASE", raising=False)
+    assert main(["--home", str(home), "generate", "--passphrase-file", str(pass_file)]) == 0
+    parser = argparse.ArgumentParser()
+    add_store_arguments(parser, suppress=False)
+    add_key_arguments(parser)
+    with_file = ["--home", str(home), "--passphrase-file", str(pass_file)]
+    key, meta, store = load_signing_key(parser.parse_args(with_file))
+    assert jwk_thumbprint(key) == meta.keyid and store.kind == "file" and meta.name == "default"
+    monkeypatch.setenv("DATAFOLD_AUTH_PASSPHRASE", PASSPHRASE)
+    assert load_signing_key(parser.parse_args(["--home", str(home)]))[1] == meta
+    monkeypatch.delenv("DATAFOLD_AUTH_PASSPHRASE")
+    with pytest.raises(KeytoolsError, match="is encrypted: give its passphrase"):
+        load_signing_key(parser.parse_args(["--home", str(home)]))
+    with pytest.raises(KeyNotFoundError, match="no key named 'other'"):
+        load_signing_key(parser.parse_args([*with_file, "--name", "other"]))
+    os.chmod(home / "keys" / "default.pem", 0o644)
+    with pytest.raises(KeyStoreError, match=f"chmod 600 {home / 'keys' / 'default.pem'}"):
+        load_signing_key(parser.parse_args(with_file))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_prompts_twice_on_a_terminal(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATAFOLD_AUTH_PASSPHRASE", raising=False)
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    answers = iter(["typed-one", "typed-two", "same \u00e9", "same e\u0301"])
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    assert main(["--home", str(home), "generate"]) == 1
+    assert "keytools: error: the passphrases do not match" in capsys.readouterr().err
+    assert len(prompts) == 2 and "new key 'default'" in prompts[0]
+    assert main(["--home", str(home), "generate"]) == 0  # NFC and NFD forms of one passphrase agree
+    assert FileKeyStore(home / "keys").load("default", passphrase="same e\u0301".encode())
