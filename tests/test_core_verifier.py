@@ -135,8 +135,9 @@ def test_nonce_store_expiry_and_capacity() -> None:
 
 def test_signer_repr_hides_key(key: Ed25519PrivateKey) -> None:
     signer = df.Signer(key)
-    from datafold_auth.jwk import b64url_encode
     from cryptography.hazmat.primitives import serialization
+
+    from datafold_auth.jwk import b64url_encode
 
     seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     for text in (repr(signer), str(signer)):
