@@ -6,7 +6,7 @@ into a :class:`Request`, and the core never sees a socket or a framework.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -29,6 +29,9 @@ class Request:
             case, values as text (bytes decoded as latin-1 by the adapters).
         body: the content bytes (``b""`` for none).
         scheme: ``"http"`` or ``"https"``.
+        lookup: optional ``name -> values`` function used instead of
+            ``headers`` to find fields (servers pass one over their own header
+            store, e.g. the WSGI environ, to avoid copying every header).
     """
 
     method: str
@@ -38,6 +41,7 @@ class Request:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     scheme: str = "https"
+    lookup: Callable[[str], list[str] | None] | None = field(default=None, repr=False, compare=False)
     _index: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -71,6 +75,8 @@ class Request:
 
     def field_values(self, name: str) -> list[str] | None:
         """All field line values for a lowercase field ``name``, in order; ``None`` if absent."""
+        if self.lookup is not None:
+            return self.lookup(name)
         index = self._index
         if index is None:
             index = {}

@@ -48,7 +48,6 @@ _INT = r"(?:0|-?[1-9][0-9]{0,14})"
 _PARAM = rf"(?:;{_KEY}(?:={_STR}|={_INT})?)"
 _BYTES = r":(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?:"
 _FAST_MEMBER = re.compile(rf"({_KEY})=(\((?:{_STR}(?: {_STR})*)?\)|{_BYTES})({_PARAM}*)")
-_FAST_STRING = re.compile(r'"([^"]*)"')
 _FAST_PARAM = re.compile(rf";({_KEY})(=(?:{_STR}|{_INT}))?")
 
 _KEY_RE = re.compile(rf"^{_KEY}$")
@@ -83,7 +82,9 @@ def _parse_fast(text: str, raw: dict[str, str] | None = None) -> Dictionary | No
         key, value, params_text = m.groups()
         params = _fast_params(params_text) if params_text else {}
         if value[0] == "(":
-            result[key] = ([(s, {}) for s in _FAST_STRING.findall(value)], params)
+            # Strings here hold no '"', so '" "' only ever separates two items.
+            items = value[2:-2].split('" "') if len(value) > 2 else []
+            result[key] = ([(s, {}) for s in items], params)
         else:
             result[key] = (base64.b64decode(value[1:-1]), params)
         pos = m.end()

@@ -126,14 +126,11 @@ def request_from_environ(environ: dict[str, Any], body: bytes, authority: str | 
         body: the body already read.
         authority: the public ``host[:port]`` to use for ``@authority``
             (default: the ``Host`` header, else ``SERVER_NAME:SERVER_PORT``).
+
+    Returns:
+        a request whose fields are read from the environ on demand
+        (``headers`` is empty; use :meth:`Request.field_values`).
     """
-    headers: list[Header] = [
-        (key[5:].replace("_", "-").lower(), value) for key, value in environ.items() if key[:5] == "HTTP_"
-    ]
-    if environ.get("CONTENT_TYPE"):
-        headers.append(("content-type", environ["CONTENT_TYPE"]))
-    if environ.get("CONTENT_LENGTH"):
-        headers.append(("content-length", environ["CONTENT_LENGTH"]))
     scheme = environ.get("wsgi.url_scheme", "http")
     if authority is None:
         authority = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
@@ -154,10 +151,37 @@ def request_from_environ(environ: dict[str, Any], body: bytes, authority: str | 
         authority=authority,
         path=path or "/",
         query=query_value,
-        headers=headers,
         body=body,
         scheme=scheme,
+        lookup=_environ_lookup(environ),
     )
+
+
+_CGI_NAMES = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+_ENVIRON_KEYS: dict[str, str] = dict(_CGI_NAMES)
+
+
+def _environ_key(name: str) -> str:
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if len(_ENVIRON_KEYS) < 1024:
+            _ENVIRON_KEYS[name] = key
+    return key
+
+
+def _environ_lookup(environ: dict[str, Any]) -> Callable[[str], list[str] | None]:
+    """Field lookup straight from the environ (PEP 3333 keeps one ``HTTP_*`` key
+    per field, repeated lines already joined with ``", "``; an empty
+    ``CONTENT_TYPE``/``CONTENT_LENGTH`` means the field is absent)."""
+
+    def lookup(name: str) -> list[str] | None:
+        value = environ.get(_environ_key(name))
+        if value is None or (not value and name in _CGI_NAMES):
+            return None
+        return [value]
+
+    return lookup
 
 
 # --------------------------------------------------------------------- ASGI
