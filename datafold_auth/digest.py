@@ -43,7 +43,9 @@ def content_digest(body: bytes, algorithms: Iterable[str] = ("sha-256",)) -> str
         body: the content bytes as sent (after any content coding).
         algorithms: names from :data:`ALGORITHMS`, in the order to list them.
     """
-    return ", ".join(name + "=:" + base64.b64encode(digest_bytes(body, name)).decode("ascii") + ":" for name in algorithms)
+    return ", ".join(
+        name + "=:" + base64.b64encode(digest_bytes(body, name)).decode("ascii") + ":" for name in algorithms
+    )
 
 
 def check_content_digest(field_value: str, body: bytes) -> str:
