@@ -12,10 +12,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+$(VENV)/.demo: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[examples,requests]'
+	touch $@
+
 system-deps:
 	sh scripts/install-system-deps.sh
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
 test: system-deps $(VENV)/.installed

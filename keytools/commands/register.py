@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
         response = requests.post(args.url, data=request.body, headers=dict(request.headers), timeout=args.timeout)
     except requests.RequestException as exc:
         raise KeytoolsError(f"cannot reach {args.url}: {type(exc).__name__}") from None
+    if response.status_code in (404, 405) and _reason(response).split(" ")[0] in ("not_found", "method_not_allowed"):
+        raise KeytoolsError(
+            f"no registration endpoint at {args.url} (HTTP {response.status_code}); "
+            "the URL is the keys collection, e.g. https://host/register/keys"
+        )
     if response.status_code != 201:
         reason = _reason(response)
         raise KeytoolsError(f"registration refused: HTTP {response.status_code} {reason}")

@@ -30,7 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("method", type=str.upper, help="HTTP method, e.g. GET or POST")
     parser.add_argument("url", help="absolute http(s) URL")
     body = parser.add_mutually_exclusive_group()
-    body.add_argument("--data", "-d", help="request body (text, sent as UTF-8)")
+    body.add_argument(
+        "--data",
+        "-d",
+        help="request body (text, sent as UTF-8); Content-Type defaults to application/json when the body"
+        " parses as JSON, else application/octet-stream (override with -H)",
+    )
     body.add_argument("--data-file", type=Path, help="read the request body from this file ('-' for stdin)")
     parser.add_argument("-H", "--header", action="append", type=_header, default=[], help="extra header 'Name: value'")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
@@ -40,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sign and send; exit 0 for a 2xx answer, 1 otherwise (the answer is printed either way)."""
+    if not args.url.startswith(("http://", "https://")):
+        raise KeytoolsError(f"the URL must be absolute http:// or https://, not {args.url!r}")
     key, _meta, _store = load_signing_key(args)
     if args.data_file is not None:
         try:
