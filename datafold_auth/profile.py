@@ -49,6 +49,10 @@ class VerificationPolicy:
         nonce_required: refuse signatures without ``nonce`` (default ``True``).
         max_nonce_length: longest accepted nonce in characters (default 128).
         expires_required: refuse signatures without ``expires`` (default ``False``).
+        max_keyid_length: longest accepted keyid in characters (default 128;
+            DataFold keyids have 43), checked before the registry is asked.
+        max_components: most covered components a signature may list
+            (default 32), checked before any component value is computed.
     """
 
     required_components: tuple[str, ...] = BASE_COMPONENTS
@@ -59,10 +63,14 @@ class VerificationPolicy:
     nonce_required: bool = True
     max_nonce_length: int = 128
     expires_required: bool = False
+    max_keyid_length: int = 128
+    max_components: int = 32
 
     def __post_init__(self) -> None:
         if self.max_age <= 0 or self.clock_skew < 0:
             raise ValueError("max_age must be positive and clock_skew non-negative")
+        if self.max_nonce_length < 1 or self.max_keyid_length < 1 or self.max_components < 1:
+            raise ValueError("max_nonce_length, max_keyid_length and max_components must be positive")
 
 
 DEFAULT_POLICY = VerificationPolicy()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
 from . import sf
@@ -32,6 +33,10 @@ _SF_TYPES = {
 }
 _HEADER_PARAMS = frozenset({"sf", "key", "bs"})
 
+_Memo = dict[Any, Any]
+"""Parses shared by the components of one signature base: the query and each
+structured field are parsed once, however many components read them."""
+
 
 def _missing(detail: str) -> SignatureError:
     return SignatureError(detail, Reason.MISSING_COMPONENT)
@@ -41,7 +46,7 @@ def _unsupported(detail: str) -> SignatureError:
     return SignatureError(detail, Reason.UNSUPPORTED_COMPONENT)
 
 
-def _derived_value(request: Request, name: str, params: dict[str, object]) -> str:
+def _derived_value(request: Request, name: str, params: dict[str, object], memo: _Memo) -> str:
     if name == "@method":
         return request.method
     if name == "@authority":
@@ -57,7 +62,7 @@ def _derived_value(request: Request, name: str, params: dict[str, object]) -> st
     if name == "@request-target":
         return (request.path or "/") + ("" if request.query is None else "?" + request.query)
     if name == "@query-param":
-        return _query_param(request, params)
+        return _query_param(request, params, memo)
     raise _unsupported(f"derived component {name} is not supported for requests")
 
 
@@ -67,13 +72,16 @@ def _form_encode(text: str) -> str:
     return quote_plus(text, safe="*").replace("~", "%7E")
 
 
-def _query_param(request: Request, params: dict[str, object]) -> str:
+def _query_param(request: Request, params: dict[str, object], memo: _Memo) -> str:
     name = params.get("name")
     if not isinstance(name, str):
         raise _unsupported('@query-param needs a string "name" parameter')
-    values = [
-        v for k, v in parse_qsl(request.query or "", keep_blank_values=True) if _form_encode(k) == name
-    ]
+    pairs = memo.get("@query-param")
+    if pairs is None:
+        pairs = memo["@query-param"] = [
+            (_form_encode(k), v) for k, v in parse_qsl(request.query or "", keep_blank_values=True)
+        ]
+    values = [v for k, v in pairs if k == name]
     if not values:
         raise _missing(f"query parameter {name!r} is not in the request")
     if len(values) > 1:
@@ -82,7 +90,7 @@ def _query_param(request: Request, params: dict[str, object]) -> str:
     return _form_encode(values[0])
 
 
-def _field_value(request: Request, name: str, params: dict[str, object]) -> str:
+def _field_value(request: Request, name: str, params: dict[str, object], memo: _Memo) -> str:
     lines = request.field_values(name)
     if lines is None:
         raise _missing(f"header field {name!r} is not in the request")
@@ -99,17 +107,22 @@ def _field_value(request: Request, name: str, params: dict[str, object]) -> str:
     if "bs" in params:
         if len(params) > 1:
             raise _unsupported("bs cannot be combined with sf or key (RFC 9421 section 2.1.3)")
-        return ", ".join(
-            ":" + base64.b64encode(v.strip(" \t").encode("latin-1")).decode("ascii") + ":" for v in lines
-        )
+        try:
+            return ", ".join(
+                ":" + base64.b64encode(v.strip(" \t").encode("latin-1")).decode("ascii") + ":" for v in lines
+            )
+        except UnicodeEncodeError:
+            raise _unsupported(f"header field {name!r} has a value that is not latin-1 text") from None
     combined = ", ".join(_OBS_FOLD.sub(" ", v).strip(" \t") for v in lines)
     kind = "dictionary" if "key" in params else _SF_TYPES.get(name)
     if kind is None:
         raise _unsupported(f"the structured type of {name!r} is unknown; cover it without sf")
-    try:
-        parsed = sf.parse(combined, kind)
-    except StructuredFieldError:
-        raise _missing(f"header field {name!r} is not a valid structured field") from None
+    parsed = memo.get((name, kind))
+    if parsed is None:
+        try:
+            parsed = memo[(name, kind)] = sf.parse(combined, kind)
+        except StructuredFieldError:
+            raise _missing(f"header field {name!r} is not a valid structured field") from None
     if "key" in params:
         key = params["key"]
         if not isinstance(key, str) or key not in parsed:
@@ -133,14 +146,18 @@ def component_value(request: Request, component: Component) -> str:
             ``unsupported_component`` if the identifier is unknown or not
             allowed for requests (``@status``, ``req``, ``tr``, ...).
     """
+    return _component_value(request, component, {})
+
+
+def _component_value(request: Request, component: Component, memo: _Memo) -> str:
     name, params = component
     if name.startswith("@"):
         if name == "@signature-params":
             raise _unsupported("@signature-params cannot be a covered component")
         if params and name != "@query-param":
             raise _unsupported(f"{name} takes no parameters")
-        return _derived_value(request, name, params)
-    return _field_value(request, name, params)
+        return _derived_value(request, name, params, memo)
+    return _field_value(request, name, params, memo)
 
 
 _PLAIN_IDS: dict[str, str] = {}
@@ -183,12 +200,13 @@ def signature_base(request: Request, components: Sequence[Component], signature_
     """
     lines = []
     seen: set[str] = set()
+    memo: _Memo = {}
     for component in components:
         ident = serialize_component_id(component)
         if ident in seen:
             raise _unsupported(f"component {ident} is covered twice (RFC 9421 section 2.5)")
         seen.add(ident)
-        value = component_value(request, component)
+        value = _component_value(request, component, memo)
         if "\n" in value or "\r" in value:
             raise _unsupported(f"component {ident} contains a line break")
         lines.append(f"{ident}: {value}")

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import profile, sf
+from .digest import ALGORITHMS as DIGEST_ALGORITHMS
 from .digest import content_digest
 from .jwk import jwk_thumbprint
 from .message import Request
@@ -79,6 +80,10 @@ class Signer:
         expires_in: seconds from ``created`` to ``expires``; ``None`` omits
             ``expires`` (default 300).
         digest_algorithms: Content-Digest algorithms (default ``("sha-256",)``).
+
+    Raises:
+        TypeError, ValueError: an argument has the wrong type or value.
+        StructuredFieldError: ``label`` or ``tag`` cannot be serialized.
     """
 
     __slots__ = ("_key", "_tail", "digest_algorithms", "expires_in", "keyid", "label", "tag")
@@ -94,12 +99,24 @@ class Signer:
     ) -> None:
         if not isinstance(private_key, Ed25519PrivateKey):
             raise TypeError("Signer needs an Ed25519PrivateKey")
+        if tag is not None and not isinstance(tag, str):
+            raise TypeError("tag must be a string or None")
+        if expires_in is not None:
+            if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+                raise TypeError("expires_in must be whole seconds or None")
+            if expires_in <= 0:
+                raise ValueError("expires_in must be positive (or None to send no expires)")
+        if isinstance(digest_algorithms, str | bytes):
+            raise TypeError('digest_algorithms is a sequence of names, e.g. ("sha-256",)')
+        algorithms = tuple(digest_algorithms)
+        if not algorithms or any(name not in DIGEST_ALGORITHMS for name in algorithms):
+            raise ValueError(f"digest_algorithms must be one or more of {', '.join(DIGEST_ALGORITHMS)}")
         self._key = private_key
         self.keyid: str = jwk_thumbprint(private_key)
         self.label = sf.serialize_key(label)
         self.tag = tag
         self.expires_in = expires_in
-        self.digest_algorithms = tuple(digest_algorithms)
+        self.digest_algorithms = algorithms
         tail = f";keyid={sf.serialize_bare_item(self.keyid)};alg={sf.serialize_bare_item(profile.ALGORITHM)}"
         if tag is not None:
             tail += f";tag={sf.serialize_bare_item(tag)}"

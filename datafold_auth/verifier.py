@@ -85,7 +85,10 @@ def _has_content(request: Request) -> bool:
     lengths = request.field_values("content-length")
     if not lengths:
         return False
-    return lengths[0].strip() not in ("", "0")
+    length = lengths[0].strip()
+    if length.isascii() and length.isdigit():
+        return int(length) != 0  # "00" is zero too (RFC 9110 section 8.6)
+    return length != ""  # unreadable: assume content, so the digest is required
 
 
 def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Component], dict[str, object], str, bytes]:
@@ -110,6 +113,8 @@ def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Com
             raise _fail(R.MISSING_SIGNATURE, "Signature-Input is empty")
         raise _fail(R.WRONG_TAG, f"no signature with tag {policy.tag!r}")
     label, items, params = chosen
+    if len(items) > policy.max_components:
+        raise _fail(R.MALFORMED_SIGNATURE_INPUT, f"more than {policy.max_components} covered components")
     components: list[Component] = []
     for name, component_params in items:
         if not isinstance(name, str) or type(name) is not str:
@@ -171,8 +176,8 @@ def verify_request(
     if alg is not None and alg != profile.ALGORITHM:
         raise _fail(R.UNSUPPORTED_ALGORITHM, "alg is not ed25519")
     keyid = params.get("keyid")
-    if type(keyid) is not str or not keyid:
-        raise _fail(R.MISSING_PARAMETER, "keyid is missing")
+    if type(keyid) is not str or not keyid or len(keyid) > policy.max_keyid_length:
+        raise _fail(R.MISSING_PARAMETER, "keyid must be a non-empty string within the length limit")
     created = _int_param(params, "created")
     if created is None:
         raise _fail(R.MISSING_PARAMETER, "created is missing")
@@ -207,6 +212,8 @@ def verify_request(
     record = resolve_key(keyid)
     if record is None:
         raise _fail(R.UNKNOWN_KEY, "keyid is not registered")
+    if record.keyid != keyid:  # a registry answering with another key's record is never trusted
+        raise _fail(R.UNKNOWN_KEY, "the registry answered with the record of another keyid")
     if not record.is_usable(now):
         raise _fail(R.KEY_NOT_ACTIVE, f"key status is {record.status.value}")
 
@@ -246,9 +253,13 @@ class Verifier:
     Args:
         registry: a :class:`~datafold_auth.registry.KeyLookup`; wrapped in a
             :class:`~datafold_auth.registry.CachedRegistry` with ``cache_ttl``.
-        nonce_store: a :class:`~datafold_auth.nonce.NonceStore`.
+        nonce_store: a :class:`~datafold_auth.nonce.NonceStore` (required).
         policy: the :class:`VerificationPolicy` (default: DataFold profile).
         cache_ttl: seconds a key record is cached (the revocation bound; default 5).
+
+    Raises:
+        TypeError: ``registry`` has no ``get`` or ``nonce_store`` no ``add``
+            (``None`` would silently turn replay protection off).
     """
 
     def __init__(
@@ -259,6 +270,10 @@ class Verifier:
         *,
         cache_ttl: float = 5.0,
     ) -> None:
+        if not callable(getattr(registry, "get", None)):
+            raise TypeError("Verifier needs a key registry (an object with get(keyid))")
+        if not callable(getattr(nonce_store, "add", None)):
+            raise TypeError("Verifier needs a nonce store (replay protection cannot be turned off here)")
         self.registry = registry
         self.cache = registry if isinstance(registry, CachedRegistry) else CachedRegistry(registry, ttl=cache_ttl)
         self.nonce_store = nonce_store

@@ -92,15 +92,15 @@ def read_wsgi_body(environ: dict[str, Any], limit: int) -> bytes:
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    if length_text.strip():
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise DatafoldAuthError("Content-Length is not a number", Reason.INVALID_REQUEST) from None
+    length_text = (environ.get("CONTENT_LENGTH") or "").strip()
+    if length_text:
+        # RFC 9110 section 8.6: 1*DIGIT. int() would also take "+5", "1_0" or "-1".
+        if not (length_text.isascii() and length_text.isdigit()):
+            raise DatafoldAuthError("Content-Length is not a number", Reason.INVALID_REQUEST)
+        length = int(length_text)
         if length > limit:
             raise BodyTooLarge(f"body of {length} bytes is over the {limit}-byte limit")
-        if length <= 0:
+        if length == 0:
             return b""
         chunks, remaining = [], length
         while remaining > 0:
@@ -143,7 +143,9 @@ def request_from_environ(environ: dict[str, Any], body: bytes, authority: str | 
     else:
         from urllib.parse import quote
 
-        path = quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe="/:@!$&'()*+,;=-._~%")
+        # PATH_INFO holds the decoded bytes as latin-1 text: quote those bytes, not their UTF-8.
+        decoded = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1", "replace")
+        path = quote(decoded, safe="/:@!$&'()*+,;=-._~%")
         qs = environ.get("QUERY_STRING", "")
         query_value = qs if qs else None
     return Request(

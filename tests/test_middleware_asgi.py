@@ -88,6 +88,7 @@ def h() -> Harness:
 
 @pytest.mark.parametrize("kind", ["lifespan", "websocket"])
 def test_non_http_scopes_pass_through_untouched(h: Harness, kind: str) -> None:
+    """Lifespan always; websockets on unprotected paths (see test_adversarial_middleware for protected ones)."""
     app = Recorder()
     scope: Scope = {"type": kind, "asgi": {"version": "3.0"}, "path": "/api"}
 
@@ -97,7 +98,7 @@ def test_non_http_scopes_pass_through_untouched(h: Harness, kind: str) -> None:
     async def send(message: Message) -> None:
         raise AssertionError("the middleware must not answer")
 
-    asyncio.run(DatafoldAuthASGIMiddleware(app, h.verifier)(scope, receive, send))
+    asyncio.run(DatafoldAuthASGIMiddleware(app, h.verifier, exempt="/api")(scope, receive, send))
     assert app.calls == [(scope, receive, send)]
     assert scope == {"type": kind, "asgi": {"version": "3.0"}, "path": "/api"}
 

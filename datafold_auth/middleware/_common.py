@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import DatafoldAuthError
 from ..message import Request
@@ -107,6 +108,12 @@ class PathSelector:
     resolved (werkzeug, for one, serves ``/%2Fapi/x`` as ``/api/x``), and is
     protected if any of these forms is.
 
+    When the application is mounted under a prefix (WSGI ``SCRIPT_NAME``, ASGI
+    ``root_path``) it routes on the path below the mount, so ``paths`` match
+    either the full path or the path below the mount (``paths="/api"`` protects
+    ``/v1/api/x`` of an app mounted at ``/v1``); ``exempt`` prefixes match the
+    full path only.
+
     Args:
         paths: prefixes to protect; ``None`` protects every path.
         exempt: prefixes never protected (wins over ``paths``).
@@ -121,12 +128,37 @@ class PathSelector:
         self.paths = None if paths is None else _prefixes(paths)
         self.exempt = _prefixes(exempt)
 
-    def _protects(self, path: str) -> bool:
-        return (self.paths is None or _under(path, self.paths)) and not _under(path, self.exempt)
+    def _protects(self, routed: str, full: str) -> bool:
+        in_paths = self.paths is None or _under(routed, self.paths) or _under(full, self.paths)
+        return in_paths and not _under(full, self.exempt)
 
-    def protects(self, path: str) -> bool:
-        """``True`` if a request for the (percent-decoded) ``path`` must be signed."""
-        return any(self._protects(form) for form in _path_forms(path))
+    def protects(self, path: str, mount: str = "") -> bool:
+        """``True`` if a request must be signed.
+
+        Args:
+            path: the (percent-decoded) full path, mount prefix included.
+            mount: the prefix the application is mounted under (``SCRIPT_NAME``,
+                ``root_path``), when ``path`` starts with it; the application
+                routes on the rest of ``path``.
+        """
+        if any(self._protects(form, form) for form in _path_forms(path)):
+            return True
+        if not mount or not path.startswith(mount):
+            return False
+        return any(self._protects(form, mount + form) for form in _path_forms(path[len(mount) :]))
+
+
+def asgi_mount(scope: MutableMapping[str, Any]) -> tuple[str, str]:
+    """``(path, mount)`` of an ASGI scope for :meth:`PathSelector.protects`.
+
+    ``mount`` is ``root_path`` when ``path`` starts with it (ASGI servers and
+    Starlette >= 0.33 keep the mount prefix in ``path``), else ``""`` (older
+    servers strip it, and the application routes on ``path`` as it is).
+    """
+    path, root = scope.get("path", ""), scope.get("root_path", "").rstrip("/")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path, root
+    return path, ""
 
 
 def log_rejection(error: DatafoldAuthError, request: Request | None, method: str, path: str) -> None:
@@ -139,7 +171,7 @@ def log_rejection(error: DatafoldAuthError, request: Request | None, method: str
                 keyid = match.group(1)
                 break
     logger.info(
-        "datafold_auth rejected %s %r: reason=%s detail=%r keyid=%s",
+        "datafold_auth rejected %r %r: reason=%s detail=%r keyid=%s",  # method and path as sent: repr, never raw
         method,
         path,
         error.reason.value,
@@ -148,4 +180,4 @@ def log_rejection(error: DatafoldAuthError, request: Request | None, method: str
     )
 
 
-__all__ = ["IDENTITY_KEY", "VERIFIED_KEY", "Identity", "PathSelector", "log_rejection", "logger"]
+__all__ = ["IDENTITY_KEY", "VERIFIED_KEY", "Identity", "PathSelector", "asgi_mount", "log_rejection", "logger"]

@@ -13,7 +13,7 @@ from .. import wire
 from ..errors import DatafoldAuthError, Reason
 from ..message import Request
 from ..verifier import VerifiedSignature, Verifier
-from ._common import IDENTITY_KEY, VERIFIED_KEY, Identity, PathSelector, log_rejection
+from ._common import IDENTITY_KEY, VERIFIED_KEY, Identity, PathSelector, asgi_mount, log_rejection
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,10 +25,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class DatafoldAuthASGIMiddleware:
     """Verify the signature of every protected HTTP request before ``app`` sees it.
 
-    Non-HTTP scopes (``websocket``, ``lifespan``) and unprotected paths pass
-    through untouched. On success the scope gets ``"datafold_auth.identity"``
-    and ``"user"`` (an :class:`~datafold_auth.middleware.Identity`), ``"auth"``
-    (its scopes tuple) and ``"datafold_auth.verified"`` (the
+    ``lifespan`` scopes and unprotected paths pass through untouched. A
+    ``websocket`` handshake to a protected path is verified like a ``GET``
+    without content (sign it as ``GET http(s)://host/path``); refused, it is
+    closed before the app sees it (with the problem as the handshake response
+    where the server supports the ``websocket.http.response`` extension).
+
+    On success the scope gets ``"datafold_auth.identity"`` and ``"user"`` (an
+    :class:`~datafold_auth.middleware.Identity`), ``"auth"`` (its scopes
+    tuple) and ``"datafold_auth.verified"`` (the
     :class:`~datafold_auth.verifier.VerifiedSignature`); the body messages read
     for verification are replayed to the app unchanged, then ``receive`` is
     the server's. On failure the client gets an RFC 9457 problem
@@ -75,9 +80,12 @@ class DatafoldAuthASGIMiddleware:
         return self.verifier.verify(request, self.clock())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not self.selector.protects(path):
+        path, mount = asgi_mount(scope)
+        if scope["type"] not in ("http", "websocket") or not self.selector.protects(path, mount):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send, path)
             return
         request: Request | None = None
         try:
@@ -90,17 +98,51 @@ class DatafoldAuthASGIMiddleware:
             log_rejection(error, request, scope.get("method", ""), path)
             await _send_problem(send, error.reason)
             return
-        identity = Identity.from_verified(verified)
-        scope[IDENTITY_KEY] = identity
-        scope[VERIFIED_KEY] = verified
-        scope["user"] = identity
-        scope["auth"] = identity.scopes
+        _set_identity(scope, verified)
         pending = deque(messages)
 
         async def replay() -> Message:
             return pending.popleft() if pending else await receive()
 
         await self.app(scope, replay, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """A websocket handshake is a GET without content: verify it as one before the app sees it.
+
+        Refused: the ``websocket.connect`` message is taken and the problem is sent as the
+        handshake response (ASGI ``websocket.http.response`` extension), or, where the
+        server lacks it, ``websocket.close`` (the server answers 403).
+        """
+        http_scope = {**scope, "method": "GET", "scheme": _WS_SCHEMES.get(scope.get("scheme", "ws"), "http")}
+        request: Request | None = None
+        try:
+            request = wire.request_from_scope(http_scope, b"", self.authority)
+            verified = await self._verify(request)
+        except DatafoldAuthError as error:
+            log_rejection(error, request, "GET", path)
+            if (await receive())["type"] != "websocket.connect":
+                return  # the client is gone
+            if "websocket.http.response" in (scope.get("extensions") or {}):
+                status, headers, body = wire.problem(error.reason)
+                raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+                await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
+                await send({"type": "websocket.http.response.body", "body": body})
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        _set_identity(scope, verified)
+        await self.app(scope, receive, send)
+
+
+_WS_SCHEMES = {"ws": "http", "wss": "https"}
+
+
+def _set_identity(scope: Scope, verified: VerifiedSignature) -> None:
+    identity = Identity.from_verified(verified)
+    scope[IDENTITY_KEY] = identity
+    scope[VERIFIED_KEY] = verified
+    scope["user"] = identity
+    scope["auth"] = identity.scopes
 
 
 async def _send_problem(send: Send, reason: Reason) -> None:

@@ -60,8 +60,9 @@ class DatafoldAuthMiddleware:
         self.clock = clock
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        if not self.selector.protects(path):
+        mount = environ.get("SCRIPT_NAME", "")
+        path = mount + environ.get("PATH_INFO", "")
+        if not self.selector.protects(path, mount):
             return self.app(environ, start_response)
         request: Request | None = None
         try:

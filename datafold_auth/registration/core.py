@@ -19,7 +19,8 @@ Wire contract (docs/protocol.md, Registration)::
 1. ``Content-Type`` is ``application/json`` and the body is a UTF-8 JSON
    object of the shape above (:func:`parse_registration_body`) -> 400 ``invalid_request``;
 2. the JWK is an acceptable Ed25519 public key (RFC 8037 section 2,
-   :func:`datafold_auth.jwk.public_key_from_jwk`) -> 400 ``invalid_key``;
+   :func:`datafold_auth.jwk.public_key_from_jwk`) -> 400 ``invalid_key``; a
+   ``client_id`` with the shape of a keyid is that key's own keyid -> 400 ``invalid_request``;
 3. the request verifies as an RFC 9421 signed request (section 3.2) under the
    verification policy, with the body's key as the only known key: the
    signature's ``keyid`` must be the RFC 7638 thumbprint of that key
@@ -74,6 +75,8 @@ CLIENT_ID_RE = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
 SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 """Shape of one scope: an RFC 6749 section 3.3 scope-token of at most 128 characters."""
 _MEMBERS = frozenset({"jwk", "client_id", "label", "scopes"})
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Embeddings, overrides and isolates (Unicode UAX #9): they make text display as something else."""
 
 Response = tuple[int, list[tuple[str, str]], bytes]
 """An answer as ``(status, [(name, value), ...], body)``."""
@@ -127,7 +130,8 @@ def parse_registration_body(body: bytes) -> RegistrationBody:
 
     Members: ``jwk`` (object, required), ``client_id``, ``label``, ``scopes``
     (optional; ``null`` is the same as absent). Unknown or repeated members,
-    ``NaN``/``Infinity``, control characters or lone surrogates in ``label``
+    ``NaN``/``Infinity``, control characters, bidi embedding/override/isolate
+    controls, line or paragraph separators or lone surrogates in ``label``
     are refused.
 
     Raises:
@@ -153,8 +157,8 @@ def parse_registration_body(body: bytes) -> RegistrationBody:
         label = ""
     elif not isinstance(label, str) or len(label) > MAX_LABEL:
         raise _invalid(f'"label" must be a string of at most {MAX_LABEL} characters')
-    elif any(unicodedata.category(ch) in ("Cc", "Cs") for ch in label):
-        raise _invalid('"label" must not contain control characters or lone surrogates')
+    elif any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI_CONTROLS for ch in label):
+        raise _invalid('"label" must not contain control characters, bidi controls, line separators or lone surrogates')
     scopes = doc.get("scopes")
     if scopes is not None:
         if not isinstance(scopes, list) or len(scopes) > MAX_SCOPES:
@@ -209,6 +213,10 @@ def handle_registration(
         raise RegistrationError(exc.detail, R.INVALID_KEY) from None
     raw = public_key_bytes(public_key)
     keyid = jwk_thumbprint(raw)
+    if body.client_id is not None and body.client_id != keyid and KEYID_RE.fullmatch(body.client_id):
+        # Keyids are public and a key's client_id defaults to its keyid: taking another
+        # key's keyid as client_id would lock that key out of registering (client_id_taken).
+        raise _invalid('"client_id" has the shape of a keyid; only the key\'s own keyid may be used')
     proof_record = KeyRecord(keyid=keyid, public_key=raw, client_id=keyid)
 
     def resolve_key(signed_keyid: str) -> KeyRecord:
@@ -302,6 +310,9 @@ class RegistrationService:
         authority: the public ``host[:port]`` for ``@authority`` behind a proxy
             (default: the request's ``Host``).
         max_body: largest accepted body in bytes (default 16 KiB; larger: 413).
+
+    Raises:
+        TypeError: ``registry`` or ``nonce_store`` is missing or of the wrong kind.
     """
 
     def __init__(
@@ -317,6 +328,10 @@ class RegistrationService:
         authority: str | None = None,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
+        if not all(callable(getattr(registry, name, None)) for name in ("get", "register")):
+            raise TypeError("registration needs a key registry (an object with get() and register())")
+        if not callable(getattr(nonce_store, "add", None)):
+            raise TypeError("registration needs a nonce store (replayed proofs would be accepted without one)")
         self.registry = registry
         self.nonce_store = nonce_store
         self.policy = policy
@@ -345,13 +360,13 @@ class RegistrationService:
         """
         if path == "/keys":
             if method != "POST":
-                raise MethodNotAllowed(f"{method} on /keys", "POST")
+                raise MethodNotAllowed(f"{method!r} on /keys", "POST")  # repr: the method is as sent
             return None
         keyid = path[6:] if path.startswith("/keys/") else ""
         if not KEYID_RE.fullmatch(keyid):
             raise RegistrationError("no such path", R.NOT_FOUND)
         if method not in ("GET", "HEAD"):
-            raise MethodNotAllowed(f"{method} on /keys/{{keyid}}", "GET, HEAD")
+            raise MethodNotAllowed(f"{method!r} on /keys/{{keyid}}", "GET, HEAD")
         return keyid
 
     def register(self, request: Request, mount: str) -> Response:

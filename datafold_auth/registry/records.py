@@ -34,6 +34,10 @@ class KeyRecord:
         status: see :class:`KeyStatus`.
         created_at, updated_at: epoch seconds.
         expires_at: epoch seconds after which the key no longer verifies, or ``None``.
+
+    Raises:
+        TypeError, ValueError: a field has the wrong type or is empty.
+        KeyFormatError: ``public_key`` is not an acceptable Ed25519 public key.
     """
 
     keyid: str
@@ -48,6 +52,23 @@ class KeyRecord:
     _key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("keyid", "client_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string")
+            if not value:
+                raise ValueError(f"{name} must not be empty")
+        if not isinstance(self.label, str):
+            raise TypeError("label must be a string")
+        # A string is iterable too: "admin" must not become the scopes a, d, m, i, n.
+        if isinstance(self.scopes, str | bytes | bytearray) or not all(isinstance(s, str) for s in self.scopes):
+            raise TypeError("scopes must be a sequence of strings")
+        for name in ("created_at", "updated_at", "expires_at"):
+            value = getattr(self, name)
+            if not (value is None and name == "expires_at") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise TypeError(f"{name} must be epoch seconds" + (" or None" if name == "expires_at" else ""))
         object.__setattr__(self, "_key", check_public_key(self.public_key))
         object.__setattr__(self, "status", KeyStatus(self.status))
         object.__setattr__(self, "scopes", tuple(self.scopes))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import Reason, RegistryError
+from ..errors import DatafoldAuthError, Reason, RegistryError
 from .hookspecs import hookimpl
 from .records import KeyRecord, KeyStatus
 
@@ -38,17 +38,25 @@ _COLUMNS = "keyid, public_key, client_id, label, scopes, status, created_at, upd
 
 
 def _row_to_record(row: tuple[Any, ...]) -> KeyRecord:
-    return KeyRecord(
-        keyid=row[0],
-        public_key=bytes(row[1]),
-        client_id=row[2],
-        label=row[3],
-        scopes=tuple(json.loads(row[4])),
-        status=KeyStatus(row[5]),
-        created_at=row[6],
-        updated_at=row[7],
-        expires_at=row[8],
-    )
+    """The record of a row; a damaged row is a :class:`RegistryError` (fail closed, 503), never a
+    500 or a record with made-up fields."""
+    try:
+        scopes = json.loads(row[4])
+        if not isinstance(scopes, list):
+            raise TypeError("scopes is not a JSON array")
+        return KeyRecord(
+            keyid=row[0],
+            public_key=bytes(row[1]),
+            client_id=row[2],
+            label=row[3],
+            scopes=tuple(scopes),
+            status=KeyStatus(row[5]),
+            created_at=row[6],
+            updated_at=row[7],
+            expires_at=row[8],
+        )
+    except (TypeError, ValueError, DatafoldAuthError) as exc:  # JSONDecodeError and KeyFormatError are ValueErrors
+        raise RegistryError(f"registry row for key {str(row[0])[:64]!r} is damaged: {type(exc).__name__}") from None
 
 
 class SQLiteRegistry:
