@@ -213,6 +213,8 @@ df_read_passphrase() {
         _df_from="file descriptor $DF_PASS_FD"
     elif [ "${DATAFOLD_AUTH_PASSPHRASE+set}" = set ]; then
         DF_PASS=$DATAFOLD_AUTH_PASSPHRASE
+        # Not inherited by curl or any later child: only openssl gets it, per command.
+        unset DATAFOLD_AUTH_PASSPHRASE
         _df_from="\$DATAFOLD_AUTH_PASSPHRASE"
     else
         return 1
