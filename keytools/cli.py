@@ -2,7 +2,23 @@
 
 Commands live in :mod:`keytools.commands`, one module each, and are found
 automatically. Failures print one line, ``keytools: error: <message>``, on
-stderr and exit with status 2 (usage) or 1 (anything else).
+stderr, and nothing on stdout.
+
+Exit status (the same for every command; docs/keys.md):
+
+===  ==================================================================
+0    success
+1    failure: not found, already exists, unreadable or malformed input,
+     I/O error (full disk, read-only folder, ...), keychain error
+2    usage error: bad options, missing or empty passphrase
+3    verification failed: a signature that does not verify (``verify``),
+     a backup that restores another key than expected (``backup verify``)
+4    wrong passphrase, or encrypted data that fails authentication
+     (a backup whose content or header was changed)
+130  interrupted (Ctrl-C)
+===  ==================================================================
+
+Passphrase buffers registered by the commands are wiped when ``main`` returns.
 """
 
 from __future__ import annotations
@@ -15,10 +31,18 @@ from collections.abc import Sequence
 from typing import NoReturn, cast
 
 from datafold_auth.errors import DatafoldAuthError
+from datafold_auth.keys import WrongPassphraseError
 
 from . import commands
 from .commands import Command
-from .common import KeytoolsError, add_store_arguments
+from .common import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_WRONG_PASSPHRASE,
+    KeytoolsError,
+    add_store_arguments,
+    wipe_secrets,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,9 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except KeytoolsError as exc:
         message, status = str(exc), exc.exit_code
+    except WrongPassphraseError as exc:
+        message, status = exc.detail, EXIT_WRONG_PASSPHRASE
     except DatafoldAuthError as exc:
-        message, status = exc.detail, 1
+        message, status = exc.detail, EXIT_FAILURE
     except KeyboardInterrupt:
-        message, status = "interrupted", 130
-    print(f"keytools: error: {message}", file=sys.stderr)
+        message, status = "interrupted", EXIT_INTERRUPTED
+    finally:
+        wipe_secrets()
+    print(f"keytools: error: {' '.join(message.split())}", file=sys.stderr)
     return status

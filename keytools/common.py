@@ -9,42 +9,85 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from datafold_auth.errors import KeyFormatError
 from datafold_auth.keys import (
     HOME_ENV,
     FileKeyStore,
+    KdfParams,
+    KeyExistsError,
     KeyMetadata,
     KeyNotFoundError,
     KeyStore,
     KeyStoreError,
+    Pbkdf2Params,
+    ScryptParams,
     check_name,
     default_root,
+    key_status,
     normalize_passphrase,
     open_store,
+    write_private_file,
 )
+from datafold_auth.keys.secret import wipe
 
 DEFAULT_NAME = "default"
 PASSPHRASE_ENV = "DATAFOLD_AUTH_PASSPHRASE"  # noqa: S105 - a variable name, not a password
-"""Environment variable holding the passphrase (used when no option gives one)."""
+"""Environment variable holding the stored key's passphrase (used when no option gives one)."""
+BACKUP_PASSPHRASE_ENV = "DATAFOLD_AUTH_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name
+"""Environment variable holding the passphrase of a backup or imported file."""
+NEW_PASSPHRASE_ENV = "DATAFOLD_AUTH_NEW_PASSPHRASE"  # noqa: S105 - a variable name
+"""Environment variable holding the new passphrase for ``change-passphrase``."""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_VERIFY_FAILED = 3
+EXIT_WRONG_PASSPHRASE = 4
+EXIT_INTERRUPTED = 130
 
 
 class KeytoolsError(Exception):
     """A failure reported as ``keytools: error: <message>``; exit status :attr:`exit_code`."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
 
 class UsageError(KeytoolsError):
     """The command line asks for something impossible (exit status 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
+
+
+class VerificationFailed(KeytoolsError):
+    """A definite negative answer: a signature or a backup that does not verify (exit status 3)."""
+
+    exit_code = EXIT_VERIFY_FAILED
+
+
+_SECRETS: list[bytearray] = []
+
+
+def remember_secret(buffer: bytearray) -> bytearray:
+    """Register a buffer holding a secret, to be wiped by :func:`wipe_secrets` when the command ends."""
+    _SECRETS.append(buffer)
+    return buffer
+
+
+def wipe_secrets() -> None:
+    """Zero every buffer registered with :func:`remember_secret` (called by :func:`keytools.cli.main`)."""
+    while _SECRETS:
+        wipe(_SECRETS.pop())
 
 
 def _key_name(text: str) -> str:
@@ -94,23 +137,54 @@ def add_name_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_key_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--name`` and the passphrase options ``--passphrase-file``/``--passphrase-fd``."""
-    add_name_argument(parser)
+@dataclass(frozen=True)
+class PassphraseSource:
+    """One passphrase a command may need, and the options and variable that give it.
+
+    Attributes:
+        dest: attribute prefix in the parsed arguments (``<dest>_file``, ``<dest>_fd``).
+        flag: option prefix (``<flag>-file``, ``<flag>-fd``).
+        env: the environment variable read when neither option is given.
+        what: how help texts and messages name it.
+    """
+
+    dest: str
+    flag: str
+    env: str
+    what: str
+
+
+KEY_PASSPHRASE = PassphraseSource("passphrase", "--passphrase", PASSPHRASE_ENV, "the stored key's passphrase")
+BACKUP_PASSPHRASE = PassphraseSource(
+    "backup_passphrase", "--backup-passphrase", BACKUP_PASSPHRASE_ENV, "the passphrase of the backup or imported file"
+)
+NEW_PASSPHRASE = PassphraseSource("new_passphrase", "--new-passphrase", NEW_PASSPHRASE_ENV, "the new passphrase")
+
+
+def add_passphrase_arguments(parser: argparse.ArgumentParser, source: PassphraseSource) -> None:
+    """Add ``<flag>-file FILE`` and ``<flag>-fd N`` (mutually exclusive) for ``source``."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "--passphrase-file",
+        f"{source.flag}-file",
+        dest=f"{source.dest}_file",
         metavar="FILE",
         type=Path,
-        help=f"read the passphrase from the first line of FILE (else --passphrase-fd, ${PASSPHRASE_ENV},"
+        help=f"read {source.what} from the first line of FILE (else {source.flag}-fd, ${source.env},"
         " or a prompt on a terminal); passphrases are NFC-normalized UTF-8",
     )
     group.add_argument(
-        "--passphrase-fd",
+        f"{source.flag}-fd",
+        dest=f"{source.dest}_fd",
         metavar="N",
         type=_fd,
-        help="read the passphrase from the first line of open file descriptor N",
+        help=f"read {source.what} from the first line of open file descriptor N",
     )
+
+
+def add_key_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--name`` and the passphrase options ``--passphrase-file``/``--passphrase-fd``."""
+    add_name_argument(parser)
+    add_passphrase_arguments(parser, KEY_PASSPHRASE)
 
 
 def candidate_stores(args: argparse.Namespace) -> list[tuple[KeyStore, str]]:
@@ -146,38 +220,156 @@ def find_key(args: argparse.Namespace) -> tuple[KeyStore, KeyMetadata]:
     raise KeyNotFoundError(f"no key named {args.name!r} (looked in: {places}); create one with 'keytools generate'")
 
 
-def _first_line(data: bytes) -> bytes:
-    return data.split(b"\n", 1)[0].removesuffix(b"\r")
+def _read_all(fd: int) -> bytearray:
+    """Everything readable from ``fd``, into one bytearray (earlier, smaller buffers are wiped)."""
+    buffer = bytearray(1024)
+    size = 0
+    with os.fdopen(fd, "rb", buffering=0, closefd=False) as stream:
+        while True:
+            if size == len(buffer):
+                bigger = bytearray(len(buffer) * 2)
+                bigger[:size] = buffer
+                wipe(buffer)
+                buffer = bigger
+            count = stream.readinto(memoryview(buffer)[size:])
+            if not count:
+                break
+            size += count
+    data = bytearray(buffer[:size])
+    wipe(buffer)
+    return data
 
 
-def read_passphrase(args: argparse.Namespace, *, prompt: str, confirm: bool = False) -> bytes | None:
-    """The passphrase from ``--passphrase-file``, ``--passphrase-fd``, ``$DATAFOLD_AUTH_PASSPHRASE``
-    or, on a terminal, a ``getpass`` prompt (asked twice if ``confirm``; the two
-    answers must agree after NFC normalization), in that order.
+def _first_line(data: bytearray) -> bytearray:
+    end = data.find(b"\n")
+    line = bytearray(data[: end if end >= 0 else len(data)])
+    if line.endswith(b"\r"):
+        line[-1:] = b""
+    wipe(data)
+    return line
+
+
+def _normalized(raw: bytearray) -> bytearray:
+    out = remember_secret(bytearray(normalize_passphrase(raw)))
+    wipe(raw)
+    return out
+
+
+def get_passphrase(
+    args: argparse.Namespace, source: PassphraseSource, *, prompt: str, confirm: bool = False
+) -> bytearray | None:
+    """A passphrase from ``<flag>-file``, ``<flag>-fd``, ``$<env>`` or, on a terminal, a prompt, in that order.
 
     From a file or descriptor only the first line counts, without its line ending
-    (as with ``openssl -passin file:``). ``args`` without the passphrase options
-    (see :func:`add_key_arguments`) skips them. Returns None if no source is available.
+    (as with ``openssl -passin file:``). ``args`` without the options skips them.
+    The result is NFC-normalized (when it is UTF-8) and registered to be wiped
+    when the command ends (:func:`remember_secret`).
+
+    Args:
+        args: the parsed arguments.
+        source: which passphrase.
+        prompt: the prompt on a terminal.
+        confirm: ask twice on a terminal; the two answers must agree after NFC normalization.
+
+    Returns:
+        The passphrase, or None if no source is available (no option, no variable, no terminal).
 
     Raises:
         KeytoolsError: the file or descriptor cannot be read; the two prompts differ.
     """
+    path = getattr(args, f"{source.dest}_file", None)
+    fd = getattr(args, f"{source.dest}_fd", None)
     try:
-        if getattr(args, "passphrase_file", None) is not None:
-            return _first_line(args.passphrase_file.read_bytes())
-        if getattr(args, "passphrase_fd", None) is not None:
-            with os.fdopen(args.passphrase_fd, "rb", closefd=False) as stream:
-                return _first_line(stream.read())
+        if path is not None:
+            with open(path, "rb", buffering=0) as file:
+                return _normalized(_first_line(_read_all(file.fileno())))
+        if fd is not None:
+            return _normalized(_first_line(_read_all(fd)))
     except OSError as exc:
-        raise KeytoolsError(f"cannot read the passphrase: {exc.strerror}") from None
-    if PASSPHRASE_ENV in os.environ:
-        return os.fsencode(os.environ[PASSPHRASE_ENV])
+        where = path if path is not None else f"descriptor {fd}"
+        raise KeytoolsError(f"cannot read the passphrase from {where} ({source.what}): {exc.strerror}") from None
+    if source.env in os.environ:
+        return _normalized(bytearray(os.fsencode(os.environ[source.env])))
     if not sys.stdin.isatty():
         return None
-    first = normalize_passphrase(getpass.getpass(prompt).encode("utf-8"))
-    if confirm and normalize_passphrase(getpass.getpass("Repeat the passphrase: ").encode("utf-8")) != first:
-        raise KeytoolsError("the passphrases do not match")
+    first = _normalized(bytearray(getpass.getpass(prompt).encode("utf-8")))
+    if confirm:
+        second = _normalized(bytearray(getpass.getpass("Repeat the passphrase: ").encode("utf-8")))
+        if second != first:
+            raise KeytoolsError("the passphrases do not match")
     return first
+
+
+def read_passphrase(args: argparse.Namespace, *, prompt: str, confirm: bool = False) -> bytes | None:
+    """The stored key's passphrase (see :func:`get_passphrase` with :data:`KEY_PASSPHRASE`)."""
+    found = get_passphrase(args, KEY_PASSPHRASE, prompt=prompt, confirm=confirm)
+    return None if found is None else bytes(found)
+
+
+def require_passphrase(
+    args: argparse.Namespace, source: PassphraseSource, *, prompt: str, confirm: bool = False, why: str
+) -> bytearray:
+    """Like :func:`get_passphrase`, but a missing or empty passphrase is an error.
+
+    Raises:
+        UsageError: no source gave one (the message lists the sources), or it is empty.
+    """
+    found = get_passphrase(args, source, prompt=prompt, confirm=confirm)
+    if found is None:
+        raise UsageError(
+            f"{why}: give {source.what} with {source.flag}-file, {source.flag}-fd, ${source.env} or on a terminal"
+        )
+    if not found:
+        raise UsageError(f"empty passphrase refused ({source.what})")
+    return found
+
+
+def new_store_passphrase(args: argparse.Namespace, name: str) -> bytearray | None:
+    """The passphrase to store a new key ``name`` with, or None with ``--no-encryption``.
+
+    Raises:
+        UsageError: ``--no-encryption`` together with a passphrase option; no
+            passphrase available; an empty passphrase without ``--no-encryption``.
+    """
+    if getattr(args, "no_encryption", False):
+        if args.passphrase_file is not None or args.passphrase_fd is not None:
+            raise UsageError("--no-encryption cannot be combined with --passphrase-file or --passphrase-fd")
+        return None
+    found = get_passphrase(args, KEY_PASSPHRASE, prompt=f"Passphrase for the new key {name!r}: ", confirm=True)
+    if found is None:
+        raise UsageError(
+            f"no passphrase given: use --passphrase-file, --passphrase-fd, ${PASSPHRASE_ENV}, a terminal"
+            " prompt, or --no-encryption"
+        )
+    if not found:
+        raise UsageError("empty passphrase refused; use --no-encryption to store the key unencrypted")
+    return found
+
+
+def unlock_key(
+    args: argparse.Namespace,
+) -> tuple[Ed25519PrivateKey, KeyMetadata, KeyStore, bytearray | None]:
+    """Find, unlock and load the key selected by ``--name``/``--store``/``--home`` and the passphrase options.
+
+    The passphrase is only asked for if the key is stored encrypted.
+
+    Returns:
+        ``(private_key, metadata, store, passphrase or None)``.
+
+    Raises:
+        KeytoolsError: no passphrase is available for an encrypted key.
+        datafold_auth.errors.DatafoldAuthError: from the store (not found, wrong passphrase, ...).
+    """
+    store, meta = find_key(args)
+    passphrase = None
+    if meta.encrypted:
+        passphrase = get_passphrase(args, KEY_PASSPHRASE, prompt=f"Passphrase for key {args.name!r}: ")
+        if passphrase is None:
+            raise KeytoolsError(
+                f"key {args.name!r} is encrypted: give its passphrase with --passphrase-file, --passphrase-fd"
+                f" or ${PASSPHRASE_ENV}"
+            )
+    return store.load(args.name, passphrase=passphrase), meta, store, passphrase
 
 
 def load_signing_key(
@@ -195,20 +387,13 @@ def load_signing_key(
         KeytoolsError: no passphrase is available for an encrypted key.
         datafold_auth.errors.DatafoldAuthError: from the store (not found, wrong passphrase, ...).
     """
-    store, meta = find_key(args)
-    passphrase = None
-    if meta.encrypted:
-        passphrase = read_passphrase(args, prompt=f"Passphrase for key {args.name!r}: ")
-        if passphrase is None:
-            raise KeytoolsError(
-                f"key {args.name!r} is encrypted: give its passphrase with --passphrase-file, --passphrase-fd"
-                f" or ${PASSPHRASE_ENV}"
-            )
-    return store.load(args.name, passphrase=passphrase), meta, store
+    key, meta, store, _ = unlock_key(args)
+    return key, meta, store
 
 
 def describe(meta: KeyMetadata, store: KeyStore) -> dict[str, Any]:
     """The public facts about a key, JSON-ready (used by ``show --json`` and ``list --json``)."""
+    status = key_status(meta)
     return {
         "name": meta.name,
         "keyid": meta.keyid,
@@ -220,6 +405,9 @@ def describe(meta: KeyMetadata, store: KeyStore) -> dict[str, Any]:
         "encrypted": meta.encrypted,
         "created": meta.created,
         "servers": list(meta.servers),
+        "backups": [vars(b).copy() for b in meta.backups],
+        "security": status.level,
+        "warnings": list(status.warnings),
     }
 
 
@@ -228,18 +416,129 @@ def format_time(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def protection(meta: KeyMetadata) -> str:
+    """``"encrypted"`` or ``"UNENCRYPTED"``."""
+    return "encrypted" if meta.encrypted else "UNENCRYPTED"
+
+
+def say(message: str) -> None:
+    """A progress or status line for humans, on stderr: ``keytools: <message>``."""
+    print(f"keytools: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr: ``keytools: warning: <message>``."""
+    print(f"keytools: warning: {message}", file=sys.stderr)
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any], lines: list[str]) -> None:
+    """Print ``result`` as one JSON object if ``--json`` was given, else ``lines`` (stdout)."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        for line in lines:
+            print(line)
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json`` (machine-readable output on stdout)."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+
+
+def write_file(
+    path: Path, data: bytes | bytearray, *, force: bool, verify: Callable[[Path], None] | None = None
+) -> None:
+    """Write a private output file (mode 0600, atomic; see :func:`datafold_auth.keys.write_private_file`).
+
+    Raises:
+        KeytoolsError: ``path`` exists and not ``force`` (the message names ``--force``).
+        KeyStoreError: the OS refused (full disk, read-only folder, ...).
+    """
+    try:
+        write_private_file(path, data, overwrite=force, verify=verify)
+    except KeyExistsError:
+        raise KeytoolsError(f"{path} already exists; use --force to replace it") from None
+
+
+def add_kdf_arguments(parser: argparse.ArgumentParser, *, scrypt: bool) -> None:
+    """Add the KDF cost options: ``--kdf`` (if ``scrypt``), ``--scrypt-log-n``, ``--pbkdf2-iterations``."""
+    if scrypt:
+        parser.add_argument(
+            "--kdf",
+            choices=("scrypt", "pbkdf2"),
+            default="scrypt",
+            help="key derivation: scrypt (default; N=2^17, r=8, p=1) or pbkdf2 (PBKDF2-HMAC-SHA256, 600000"
+            " iterations; the choice for backups a browser must open, since WebCrypto has no scrypt)",
+        )
+        parser.add_argument(
+            "--scrypt-log-n", type=int, default=17, metavar="L", help="scrypt cost N = 2^L (default 17; 10 to 20)"
+        )
+    parser.add_argument(
+        "--pbkdf2-iterations",
+        type=int,
+        default=600_000,
+        metavar="C",
+        help="PBKDF2-HMAC-SHA256 iterations (default 600000, the OWASP figure; lower only for tests)",
+    )
+
+
+def kdf_from_args(args: argparse.Namespace) -> KdfParams:
+    """The KDF parameters selected by :func:`add_kdf_arguments`'s options (checked).
+
+    Raises:
+        UsageError: out of bounds.
+    """
+    params: KdfParams
+    if getattr(args, "kdf", "pbkdf2") == "scrypt":
+        params = ScryptParams(args.scrypt_log_n)
+    else:
+        params = Pbkdf2Params(args.pbkdf2_iterations)
+    try:
+        return params.check()
+    except KeyFormatError as exc:
+        raise UsageError(exc.detail) from None
+
+
 __all__ = [
+    "BACKUP_PASSPHRASE",
+    "BACKUP_PASSPHRASE_ENV",
     "DEFAULT_NAME",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "EXIT_VERIFY_FAILED",
+    "EXIT_WRONG_PASSPHRASE",
+    "KEY_PASSPHRASE",
+    "NEW_PASSPHRASE",
+    "NEW_PASSPHRASE_ENV",
     "PASSPHRASE_ENV",
     "KeytoolsError",
+    "PassphraseSource",
     "UsageError",
+    "VerificationFailed",
+    "add_json_argument",
+    "add_kdf_arguments",
     "add_key_arguments",
     "add_name_argument",
+    "add_passphrase_arguments",
     "add_store_arguments",
     "candidate_stores",
     "describe",
+    "emit",
     "find_key",
     "format_time",
+    "get_passphrase",
+    "kdf_from_args",
     "load_signing_key",
+    "new_store_passphrase",
+    "protection",
     "read_passphrase",
+    "remember_secret",
+    "require_passphrase",
+    "say",
+    "unlock_key",
+    "warn",
+    "wipe_secrets",
+    "write_file",
 ]

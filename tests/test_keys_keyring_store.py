@@ -12,6 +12,7 @@ gnome-keyring-daemon these tests are skipped.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
@@ -192,3 +194,67 @@ def test_keytools_auto_uses_the_keychain(secret_service: dict[str, str], tmp_pat
     store = KeyringKeyStore(backend=SECRET_SERVICE())
     assert store.load(name, passphrase=b"pw")
     store.delete(name)
+
+
+def test_keytools_full_life_cycle_in_the_keychain(
+    secret_service: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """generate, list, show, backup + verify, change-passphrase, restore, delete: all on the real Secret Service.
+
+    In-process (fast): keytools gets the real gnome-keyring backend through ``keyring.get_keyring``.
+    """
+    from tests.test_keytools_helpers import cli
+
+    monkeypatch.setattr(keyring, "get_keyring", SECRET_SERVICE)
+    monkeypatch.setenv("DATAFOLD_AUTH_HOME", str(tmp_path / "files"))
+    (tmp_path / "pass").write_text("kc-pass-1\n")
+    (tmp_path / "new").write_text("kc-pass-2\n")
+    name = f"k{uuid.uuid4().hex[:12]}"
+    pw, new = ("--passphrase-file", str(tmp_path / "pass")), ("--passphrase-file", str(tmp_path / "new"))
+
+    def keytools(*args: str) -> str:
+        result = cli("--store", "keyring", *args, capsys=capsys, monkeypatch=monkeypatch)
+        assert result.code == 0, (args, result.err)
+        return result.out
+
+    keyid = json.loads(keytools("generate", "--name", name, *pw, "--json"))["keyid"]
+    listed = json.loads(keytools("list", "--json"))
+    assert any(k["name"] == name and k["store"] == "keyring" and k["security"] == "at-risk" for k in listed)
+    backup = tmp_path / "b.json"
+    keytools("backup", "json", "--name", name, "--out", str(backup), *pw, "--same-passphrase", "--scrypt-log-n", "10")
+    shown = json.loads(keytools("show", "--name", name, "--json"))
+    assert shown["security"] == "good" and shown["backups"][0]["format"] == "json"
+    keytools("change-passphrase", "--name", name, *pw, "--new-passphrase-file", str(tmp_path / "new"))
+    store = KeyringKeyStore(backend=SECRET_SERVICE())
+    assert jwk_thumbprint(store.load(name, passphrase=b"kc-pass-2")) == keyid
+    with pytest.raises(WrongPassphraseError):
+        store.load(name, passphrase=b"kc-pass-1")
+    verified = keytools("backup", "verify", str(backup), "--backup-passphrase-file", str(tmp_path / "pass"))
+    assert f"stored key {name!r}" in verified
+    keytools("restore", str(backup), "--name", f"{name}-r", "--backup-passphrase-file", str(tmp_path / "pass"), *new)
+    assert jwk_thumbprint(store.load(f"{name}-r", passphrase=b"kc-pass-2")) == keyid
+    for key_name in (name, f"{name}-r"):
+        keytools("delete", "--name", key_name)
+        assert not store.exists(key_name)
+    assert name not in keytools("list")
+    assert not (tmp_path / "files").exists()  # nothing went to the file store
+
+
+def test_keytools_without_a_keychain_falls_back_to_files_and_says_so(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "DATAFOLD_AUTH_"))},
+        "PYTHONPATH": str(ROOT),
+        "DATAFOLD_AUTH_HOME": str(tmp_path),
+        "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus'}",
+        "DATAFOLD_AUTH_PASSPHRASE": "pw",
+    }
+    made = subprocess.run([sys.executable, "-m", "keytools", "generate"], env=env, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert "no OS keychain available (headless Linux?" in made.stderr and "(file store, encrypted)" in made.stdout
+    assert (tmp_path / "keys" / "default.pem").exists()
+    forced = subprocess.run([sys.executable, "-m", "keytools", "--store", "keyring", "list"], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert forced.returncode == 1 and "no usable OS keychain" in forced.stderr

@@ -2,29 +2,27 @@
 
 The root folder is kept at mode 0700 and every file is written with mode 0600,
 atomically (temporary file in the same folder, flush, fsync, rename, fsync of
-the folder). A key file that group or others may access is refused on read.
+the folder; see :mod:`.fsutil`). Key and metadata are both fully written to
+temporary files before either is moved into place, so a full disk or a
+read-only folder changes nothing. A key file that group or others may access
+is refused on read.
 """
 
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
-import shlex
-import stat
-import tempfile
 from pathlib import Path
 
 import platformdirs
 
 from .errors import KeyExistsError, KeyNotFoundError, KeyStoreError
+from .fsutil import commit, discard, ensure_private_dir, fsync_dir, read_private_file, stage
 from .metadata import NAME_RE, StoreKind, check_name
 from .store import BaseKeyStore
 
 HOME_ENV = "DATAFOLD_AUTH_HOME"
 """Environment variable naming the data folder; keys then live in ``$DATAFOLD_AUTH_HOME/keys``."""
-
-_POSIX = os.name == "posix"
 
 
 def default_root() -> Path:
@@ -71,76 +69,55 @@ class FileKeyStore(BaseKeyStore):
         return [p.stem for p in self.root.glob("*.pem") if NAME_RE.fullmatch(p.stem)]
 
     def _ensure_root(self) -> None:
-        try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if _POSIX and stat.S_IMODE(self.root.stat().st_mode) != 0o700:
-                os.chmod(self.root, 0o700)
-        except OSError as exc:
-            raise KeyStoreError(f"cannot create key folder {self.root}: {exc.strerror}") from exc
-
-    def _sync_root(self) -> None:
-        if _POSIX:
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def _atomic_write(self, path: Path, data: bytes, *, overwrite: bool) -> None:
-        """Write ``data`` to ``path`` (mode 0600) atomically; without ``overwrite``, fail if it exists."""
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)  # atomic and fails if ``path`` exists
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        self._sync_root()
+        ensure_private_dir(self.root)
 
     def _write(self, name: str, pem: bytes, meta_json: str, *, overwrite: bool) -> None:
+        """Stage key and metadata (both fsynced) before moving either into place.
+
+        A full disk or a read-only folder thus fails before anything changes;
+        an existing key is never replaced unless ``overwrite``.
+        """
         self._ensure_root()
-        key_path = self._key_path(name)
+        key_path, meta_path = self._key_path(name), self._meta_path(name)
+        if not overwrite and os.path.lexists(key_path):
+            raise KeyExistsError(f"key {name!r} already exists ({key_path}); refusing to overwrite it")
+        staged: list[Path] = []
         try:
+            staged.append(stage(key_path, pem))
+            staged.append(stage(meta_path, meta_json.encode("utf-8")))
             try:
-                self._atomic_write(key_path, pem, overwrite=overwrite)
+                commit(staged[0], key_path, overwrite=overwrite)
             except FileExistsError:
                 raise KeyExistsError(f"key {name!r} already exists ({key_path}); refusing to overwrite it") from None
             try:
-                self._atomic_write(self._meta_path(name), meta_json.encode("utf-8"), overwrite=True)
+                commit(staged[1], meta_path, overwrite=True)
             except OSError:
                 if not overwrite:
                     key_path.unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            raise KeyStoreError(f"cannot write key {name!r} in {self.root}: {exc.strerror}") from exc
+            raise KeyStoreError(f"cannot write key {name!r} in {self.root}: {exc.strerror or exc}") from exc
+        finally:
+            for tmp in staged:
+                discard(tmp)
 
     def _write_meta(self, name: str, meta_json: str) -> None:
+        meta_path = self._meta_path(name)
         try:
-            self._atomic_write(self._meta_path(name), meta_json.encode("utf-8"), overwrite=True)
+            tmp = stage(meta_path, meta_json.encode("utf-8"))
+            try:
+                commit(tmp, meta_path, overwrite=True)
+            finally:
+                discard(tmp)
         except OSError as exc:
-            raise KeyStoreError(f"cannot write metadata of key {name!r}: {exc.strerror}") from exc
+            raise KeyStoreError(f"cannot write metadata of key {name!r}: {exc.strerror or exc}") from exc
 
     def _read_key(self, name: str) -> bytes:
         path = self._key_path(name)
         try:
-            with open(path, "rb") as file:
-                mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
-                if _POSIX and mode & 0o077:
-                    raise KeyStoreError(
-                        f"key file {path} has mode {mode:04o}: group or others can access it; refusing to "
-                        f"use it. Fix: chmod 600 {shlex.quote(str(path))}"
-                    )
-                return file.read()
+            return read_private_file(path)
         except FileNotFoundError:
             raise KeyNotFoundError(f"no key named {name!r} in {self.root}") from None
-        except OSError as exc:
-            raise KeyStoreError(f"cannot read key file {path}: {exc.strerror}") from exc
 
     def _read_meta(self, name: str) -> tuple[str, str]:
         path = self._meta_path(name)
@@ -159,7 +136,7 @@ class FileKeyStore(BaseKeyStore):
             for path in (self._key_path(name), self._meta_path(name)):
                 path.unlink(missing_ok=True)
             if existed:
-                self._sync_root()
+                fsync_dir(self.root)
         except OSError as exc:
             raise KeyStoreError(f"cannot delete key {name!r}: {exc.strerror}") from exc
         return existed

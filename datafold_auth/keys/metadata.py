@@ -39,6 +39,49 @@ def check_name(name: str) -> str:
     return name
 
 
+BACKUP_RECORD_FORMATS = ("pem", "json", "binary", "paper", "shamir")
+
+
+@dataclass
+class BackupRecord:
+    """A backup of a key that was read back and verified.
+
+    Attributes:
+        format: ``pem``, ``json``, ``binary``, ``paper`` or ``shamir``.
+        location: where it was written (a path, or a folder for Shamir shares), for humans.
+        created: when it was written or first recorded, epoch seconds.
+        verified: when it was last verified to restore this key, epoch seconds.
+        detail: a short description (KDF, Shamir plan, ...); never secret.
+    """
+
+    format: str
+    location: str
+    created: int
+    verified: int
+    detail: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BackupRecord:
+        """Parse one entry of the metadata ``backups`` list.
+
+        Raises:
+            ValueError: malformed.
+        """
+        if not isinstance(data, dict) or set(data) - {"format", "location", "created", "verified", "detail"}:
+            raise ValueError("malformed backup record")
+        record = cls(data["format"], data["location"], data["created"], data["verified"], data.get("detail", ""))
+        ok = (
+            record.format in BACKUP_RECORD_FORMATS
+            and isinstance(record.location, str)
+            and type(record.created) is int
+            and type(record.verified) is int
+            and isinstance(record.detail, str)
+        )
+        if not ok:
+            raise ValueError("malformed backup record")
+        return record
+
+
 @dataclass
 class KeyMetadata:
     """What is known about a stored key, apart from the private key itself.
@@ -53,6 +96,7 @@ class KeyMetadata:
         servers: registration URLs this key is registered with, in order of registration.
         store: the backend holding the key; set by the store.
         encrypted: whether the private key is stored passphrase-encrypted; set by the store.
+        backups: the verified backups of this key (:class:`BackupRecord`), oldest first.
     """
 
     name: str
@@ -64,6 +108,7 @@ class KeyMetadata:
     servers: list[str] = field(default_factory=list)
     store: StoreKind = "file"
     encrypted: bool = True
+    backups: list[BackupRecord] = field(default_factory=list)
 
     @classmethod
     def for_key(
@@ -104,6 +149,14 @@ class KeyMetadata:
         self.servers.append(url)
         return True
 
+    def add_backup(self, record: BackupRecord) -> None:
+        """Record a verified backup; an earlier record of the same format and location is replaced.
+
+        Persist the change with ``KeyStore.update_metadata``.
+        """
+        self.backups = [b for b in self.backups if (b.format, b.location) != (record.format, record.location)]
+        self.backups.append(record)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of all fields."""
         return asdict(self)
@@ -138,6 +191,7 @@ class KeyMetadata:
                 servers=list(data.get("servers", [])),
                 store=store,
                 encrypted=data["encrypted"],
+                backups=[BackupRecord.from_dict(b) for b in data.get("backups", [])],
             )
             raw = b64url_decode(meta.public_key)
             check_public_key(raw)
@@ -155,4 +209,4 @@ class KeyMetadata:
         return meta
 
 
-__all__ = ["NAME_RE", "KeyMetadata", "StoreKind", "check_name"]
+__all__ = ["BACKUP_RECORD_FORMATS", "NAME_RE", "BackupRecord", "KeyMetadata", "StoreKind", "check_name"]

@@ -35,7 +35,7 @@ class KeyStore(Protocol):
         private_key: Ed25519PrivateKey,
         metadata: KeyMetadata,
         *,
-        passphrase: bytes | None,
+        passphrase: bytes | bytearray | None,
         overwrite: bool = False,
         allow_unencrypted: bool = False,
     ) -> KeyMetadata:
@@ -56,7 +56,7 @@ class KeyStore(Protocol):
         """
         ...
 
-    def load(self, name: str, *, passphrase: bytes | None) -> Ed25519PrivateKey:
+    def load(self, name: str, *, passphrase: bytes | bytearray | None) -> Ed25519PrivateKey:
         """Load and decrypt a private key; a passphrase given for an unencrypted key is ignored.
 
         Raises:
@@ -78,7 +78,7 @@ class KeyStore(Protocol):
         ...
 
     def update_metadata(self, metadata: KeyMetadata) -> KeyMetadata:
-        """Persist changed ``label``, ``client_id`` and ``servers`` of a stored key; return it as stored.
+        """Persist changed ``label``, ``client_id``, ``servers`` and ``backups`` of a stored key; return it as stored.
 
         Raises:
             KeyNotFoundError: no key named ``metadata.name``.
@@ -150,7 +150,7 @@ class BaseKeyStore(ABC):
         private_key: Ed25519PrivateKey,
         metadata: KeyMetadata,
         *,
-        passphrase: bytes | None,
+        passphrase: bytes | bytearray | None,
         overwrite: bool = False,
         allow_unencrypted: bool = False,
     ) -> KeyMetadata:
@@ -169,6 +169,7 @@ class BaseKeyStore(ABC):
             store=self.kind,
             encrypted=passphrase is not None,
             servers=list(metadata.servers),
+            backups=list(metadata.backups),
         )
         self._write(
             name,
@@ -178,7 +179,7 @@ class BaseKeyStore(ABC):
         )
         return stored
 
-    def load(self, name: str, *, passphrase: bytes | None) -> Ed25519PrivateKey:
+    def load(self, name: str, *, passphrase: bytes | bytearray | None) -> Ed25519PrivateKey:
         """See :meth:`KeyStore.load`."""
         meta = self.metadata(name)
         key = decode_private_key(self._read_key(name), passphrase, what=f"key {name!r}")
@@ -201,6 +202,7 @@ class BaseKeyStore(ABC):
             label=metadata.label,
             client_id=metadata.client_id,
             servers=list(metadata.servers),
+            backups=list(metadata.backups),
         )
         self._write_meta(metadata.name, updated.to_json())
         return updated

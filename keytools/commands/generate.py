@@ -1,19 +1,22 @@
-"""``keytools generate``: make a new key and store it."""
+"""``keytools generate``: make a new key, self-test it, and store it."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from datafold_auth.keys import KeyMetadata, generate_private_key
+from datafold_auth.keys import KeyMetadata, generate_private_key, key_status
 
 from ..common import (
-    PASSPHRASE_ENV,
     KeytoolsError,
-    UsageError,
+    add_json_argument,
     add_key_arguments,
     candidate_stores,
-    read_passphrase,
+    describe,
+    emit,
+    new_store_passphrase,
+    protection,
+    say,
+    warn,
 )
 
 NAME = "generate"
@@ -21,7 +24,7 @@ HELP = "generate a new Ed25519 key and store it (encrypted with a passphrase unl
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Options: --name, passphrase options, --label, --client-id, --no-encryption, --force."""
+    """Options: --name, passphrase options, --label, --client-id, --no-encryption, --force, --json."""
     add_key_arguments(parser)
     parser.add_argument("--label", default="", help="free text to recognize the key by")
     parser.add_argument("--client-id", help="the client id the key is (to be) registered under")
@@ -31,12 +34,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="store the private key unencrypted (not recommended)",
     )
     parser.add_argument("--force", action="store_true", help="replace an existing key of the same name")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate, store, and print the keyid and where the key was stored."""
-    if args.no_encryption and (args.passphrase_file is not None or args.passphrase_fd is not None):
-        raise UsageError("--no-encryption cannot be combined with --passphrase-file or --passphrase-fd")
+    """Generate (OS CSPRNG + sign/verify self-test), store, and print the keyid and where it is stored."""
     stores = candidate_stores(args)
     store, message = next(((s, m) for s, m in stores if s.exists(args.name)), stores[0])
     if store.exists(args.name) and not args.force:
@@ -44,16 +46,7 @@ def run(args: argparse.Namespace) -> int:
             f"key {args.name!r} already exists ({store.location(args.name)}); use --force to replace it"
             " or --name to choose another name"
         )
-    passphrase = None
-    if not args.no_encryption:
-        passphrase = read_passphrase(args, prompt=f"Passphrase for the new key {args.name!r}: ", confirm=True)
-        if passphrase is None:
-            raise UsageError(
-                f"no passphrase given: use --passphrase-file, --passphrase-fd, ${PASSPHRASE_ENV}, a terminal"
-                " prompt, or --no-encryption"
-            )
-        if not passphrase:
-            raise UsageError("empty passphrase refused; use --no-encryption to store the key unencrypted")
+    passphrase = new_store_passphrase(args, args.name)
     key = generate_private_key()
     meta = store.save(
         args.name,
@@ -63,11 +56,18 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.force,
         allow_unencrypted=args.no_encryption,
     )
-    print(f"keytools: {message}", file=sys.stderr)
+    say(message)
+    status = key_status(meta)
     if not meta.encrypted:
-        print("keytools: warning: the private key is stored unencrypted", file=sys.stderr)
-    print(f"keyid: {meta.keyid}")
-    print(
-        f"stored: {store.location(args.name)} ({meta.store} store, {'encrypted' if meta.encrypted else 'UNENCRYPTED'})"
+        warn("the private key is stored unencrypted")
+    warn(f"new key {args.name!r} has no backup yet. Make one now: keytools backup json --name {args.name} --out FILE")
+    emit(
+        args,
+        describe(meta, store),
+        [
+            f"keyid: {meta.keyid}",
+            f"stored: {store.location(args.name)} ({meta.store} store, {protection(meta)})",
+            f"security: {status.level}",
+        ],
     )
     return 0

@@ -1,34 +1,49 @@
-"""``keytools show``: print the public facts about a key (no passphrase needed)."""
+"""``keytools show``: the public facts about a key and its security status (no passphrase needed)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ..common import add_name_argument, describe, find_key, format_time
+from datafold_auth.keys import key_status
+
+from ..common import add_json_argument, add_name_argument, describe, emit, find_key, format_time, warn
 
 NAME = "show"
-HELP = "show a key's keyid, public JWK, label, client id, store, encryption, creation time and servers"
+HELP = "show a key's keyid, public JWK, label, client id, store, encryption, backups and security level"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Options: --name, --json."""
     add_name_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the key's description as text or JSON."""
+    """Print the key's description as text (warnings on stderr) or JSON."""
     store, meta = find_key(args)
     info = describe(meta, store)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    info["public_jwk"] = json.dumps(info["public_jwk"])
-    info["client_id"] = info["client_id"] or "-"
-    info["encrypted"] = "yes" if meta.encrypted else "NO"
-    info["created"] = f"{format_time(meta.created)} ({meta.created})"
-    info["servers"] = ", ".join(meta.servers) or "-"
-    for field, value in info.items():
-        print(f"{field + ':':<12}{value}")
+    status = key_status(meta)
+    backups = [
+        f"{b.format} {b.location} (verified {format_time(b.verified)}{', ' + b.detail if b.detail else ''})"
+        for b in meta.backups
+    ]
+    fields = {
+        "name": meta.name,
+        "keyid": meta.keyid,
+        "public_jwk": json.dumps(meta.public_jwk()),
+        "label": meta.label,
+        "client_id": meta.client_id or "-",
+        "store": meta.store,
+        "location": store.location(meta.name),
+        "encrypted": "yes" if meta.encrypted else "NO",
+        "created": f"{format_time(meta.created)} ({meta.created})",
+        "servers": ", ".join(meta.servers) or "-",
+        "backups": "; ".join(backups) or "NONE verified",
+        "security": f"{status.level} ({status.stored}, {'backed up' if status.backed_up else 'NOT backed up'})",
+    }
+    emit(args, info, [f"{field + ':':<12}{value}" for field, value in fields.items()])
+    if not args.json:
+        for warning in status.warnings:
+            warn(warning)
     return 0

@@ -1,0 +1,140 @@
+"""``keytools restore FILE...``: put a key back into the store from any backup format."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from pathlib import Path
+
+from datafold_auth.keys import (
+    BACKUP_FORMATS,
+    BackupRecord,
+    KeyMetadata,
+    detect_backup,
+    restore_backup,
+    verify_restored,
+)
+from datafold_auth.keys.recovery import BackupFormat, needs_passphrase
+
+from ..common import (
+    BACKUP_PASSPHRASE,
+    KeytoolsError,
+    UsageError,
+    add_json_argument,
+    add_key_arguments,
+    add_passphrase_arguments,
+    candidate_stores,
+    describe,
+    emit,
+    new_store_passphrase,
+    protection,
+    remember_secret,
+    require_passphrase,
+    say,
+    warn,
+)
+from .import_key import read_input
+
+NAME = "restore"
+HELP = (
+    "restore a key from a backup (pem, json, binary, paper, shamir; detected), or from words typed"
+    " with --paper / --shamir"
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options: FILE..., --paper, --shamir, --format, --name, passphrase options, --label, --client-id, ..."""
+    parser.add_argument("files", nargs="*", metavar="FILE", help="the backup; several files for Shamir shares")
+    typed = parser.add_mutually_exclusive_group()
+    typed.add_argument("--paper", action="store_true", help="without FILE: type the 24 words (hidden input)")
+    typed.add_argument("--shamir", action="store_true", help="without FILE: type the shares one by one (hidden)")
+    parser.add_argument("--format", choices=BACKUP_FORMATS, help="the backup format (default: detected)")
+    add_key_arguments(parser)
+    add_passphrase_arguments(parser, BACKUP_PASSPHRASE)
+    parser.add_argument("--label", help="label for the restored key (default: the backup's)")
+    parser.add_argument("--client-id", help="client id for the restored key (default: the backup's)")
+    parser.add_argument("--no-encryption", action="store_true", help="store the key unencrypted (not recommended)")
+    parser.add_argument("--force", action="store_true", help="replace an existing key of the same name")
+    add_json_argument(parser)
+
+
+def _typed(args: argparse.Namespace) -> tuple[list[bytes], BackupFormat, str]:
+    if not sys.stdin.isatty():
+        raise UsageError("typing words needs a terminal; give the backup FILE (or '-' to read stdin)")
+    if args.paper:
+        text = getpass.getpass("The 24 words, in order, separated by spaces (input hidden): ")
+        return [text.encode("utf-8")], "paper", "the typed words"
+    shares: list[bytes] = []
+    while True:
+        text = getpass.getpass(f"Share {len(shares) + 1} (33 words; empty line when done; input hidden): ")
+        if not text.strip():
+            break
+        shares.append(text.encode("utf-8"))
+    return shares, "shamir", "the typed shares"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the backup, decrypt it in memory, verify the key (keyid, test signature), then store it."""
+    stores = candidate_stores(args)
+    store, message = next(((s, m) for s, m in stores if s.exists(args.name)), stores[0])
+    if store.exists(args.name) and not args.force:
+        raise KeytoolsError(
+            f"key {args.name!r} already exists ({store.location(args.name)}); use --force to replace it"
+        )
+    if args.files:
+        inputs = [read_input(name) for name in args.files]
+        what = args.files[0]
+        fmt: BackupFormat = args.format or detect_backup(inputs[0], what=what)
+        location = str(Path(what).resolve()) if what != "-" else "standard input"
+    elif args.paper or args.shamir:
+        inputs, fmt, what = _typed(args)
+        location = what
+    else:
+        raise UsageError("give the backup FILE(s), or --paper / --shamir to type the words")
+    for item in inputs:
+        remember_secret(bytearray(item))
+    passphrase = None
+    if needs_passphrase(fmt, inputs):
+        passphrase = require_passphrase(
+            args, BACKUP_PASSPHRASE, prompt=f"Passphrase of {what}: ", why=f"{what} is encrypted"
+        )
+    restored = restore_backup(inputs, passphrase, fmt=fmt, what=what)
+    key = restored.private_key
+    verify_restored(key, restored.keyid)
+    info = restored.info
+    meta = KeyMetadata.for_key(
+        args.name,
+        key,
+        label=args.label if args.label is not None else (info.label if info else ""),
+        client_id=args.client_id if args.client_id is not None else (info.client_id if info else None),
+    )
+    if info is not None:
+        meta.created = info.created
+    now = int(time.time())
+    meta.add_backup(BackupRecord(fmt, location, now, now, f"restored from it: {restored.description}"))
+    store_passphrase = new_store_passphrase(args, args.name)
+    meta = store.save(
+        args.name,
+        key,
+        meta,
+        passphrase=store_passphrase,
+        overwrite=args.force,
+        allow_unencrypted=args.no_encryption,
+    )
+    say(message)
+    for warning in restored.warnings:
+        warn(warning)
+    if not meta.encrypted:
+        warn("the private key is stored unencrypted")
+    emit(
+        args,
+        {**describe(meta, store), "restored_from": restored.description},
+        [
+            f"restored: {restored.description}",
+            f"keyid: {meta.keyid}",
+            f"stored: {store.location(args.name)} ({meta.store} store, {protection(meta)})",
+        ],
+    )
+    return 0
