@@ -139,7 +139,9 @@ def request_from_environ(environ: dict[str, Any], body: bytes, authority: str | 
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if raw and raw.startswith("/"):
         path, _, query = raw.partition("?")
-        query_value: str | None = query if "?" in raw else None
+        # Some environs (werkzeug's test client) leave the query out of the
+        # raw URI and give it only in QUERY_STRING.
+        query_value: str | None = query if "?" in raw else (environ.get("QUERY_STRING") or None)
     else:
         from urllib.parse import quote
 
