@@ -68,7 +68,9 @@ class SignedSession(requests.Session):
         super().__init__()
         self.base_url = base_url
 
-    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(  # type: ignore[override]  # the stub spells out every keyword; they pass through unchanged
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         """See ``requests.Session.request``; a URL starting with ``/`` is joined to :attr:`base_url`."""
         if isinstance(url, str) and url.startswith("/"):
             url = urljoin(self.base_url, url)
@@ -76,7 +78,7 @@ class SignedSession(requests.Session):
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         """Sign a redirect hop again (requests only re-applies ``.netrc`` credentials by itself)."""
-        super().rebuild_auth(prepared_request, response)
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
         if isinstance(self.auth, SigningRequestsAuth):
             self.auth(prepared_request)
 
