@@ -2,21 +2,27 @@
 
 Run: ``python examples/fastapi_app.py --port 8000 --db /tmp/datafold-keys.db``
 
-Same routes as examples/flask_app.py. The identity is ``request.user``
+Same routes as examples/flask_app.py, including the browser key manager
+page under ``/browser/``. The identity is ``request.user``
 (Starlette convention), also under ``request.scope["datafold_auth.identity"]``.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 
 from datafold_auth import MemoryNonceStore, SQLiteRegistry, Verifier
 from datafold_auth.middleware import DatafoldAuthASGIMiddleware
 from datafold_auth.registration import RegistrationASGIApp
+
+BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
+"""The browser script and key manager page, served (unsigned) under ``/browser/``."""
 
 
 def create_app(db_path: str) -> FastAPI:
@@ -38,6 +44,7 @@ def create_app(db_path: str) -> FastAPI:
         return {"created": await request.json(), "owner": request.user.client_id}
 
     app.mount("/register", RegistrationASGIApp(registry, nonces))
+    app.mount("/browser", StaticFiles(directory=BROWSER_DIR, html=True), name="browser")
     app.add_middleware(DatafoldAuthASGIMiddleware, verifier=Verifier(registry, nonces), paths=["/api/"])
     return app
 

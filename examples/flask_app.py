@@ -6,22 +6,27 @@ Run: ``python examples/flask_app.py --port 8000 --db /tmp/datafold-keys.db``
   the registration app itself, mounted with werkzeug's DispatcherMiddleware);
 * ``GET /api/hello`` and ``POST /api/items``: need a DataFold signature; the app
   reads the verified identity from the WSGI environ;
-* ``GET /health``: open.
+* ``GET /health``: open;
+* ``GET /browser/``: the browser key manager page and ``datafold-auth.js`` (docs/browser.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, request, send_from_directory
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import run_simple
 
 from datafold_auth import MemoryNonceStore, SQLiteRegistry, Verifier
 from datafold_auth.middleware import IDENTITY_KEY, DatafoldAuthMiddleware
 from datafold_auth.registration import RegistrationApp
+
+BROWSER_DIR = Path(__file__).resolve().parent.parent / "browser"
+"""The browser script and key manager page, served (unsigned) under ``/browser/``."""
 
 
 def create_app(db_path: str) -> Flask:
@@ -43,6 +48,11 @@ def create_app(db_path: str) -> Flask:
     def create_item() -> Any:
         identity = request.environ[IDENTITY_KEY]
         return jsonify(created=request.get_json(), owner=identity.client_id)
+
+    @app.get("/browser/")
+    @app.get("/browser/<path:name>")
+    def browser_files(name: str = "index.html") -> Any:
+        return send_from_directory(BROWSER_DIR, name)
 
     protected = DatafoldAuthMiddleware(app.wsgi_app, Verifier(registry, nonces), paths=["/api/"])
     app.wsgi_app = DispatcherMiddleware(protected, {"/register": RegistrationApp(registry, nonces)})  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -86,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, status = exc.detail, EXIT_FAILURE
     except KeyboardInterrupt:
         message, status = "interrupted", EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        wipe_secrets()
+        return EXIT_FAILURE
     finally:
         wipe_secrets()
     print(f"keytools: error: {' '.join(message.split())}", file=sys.stderr)

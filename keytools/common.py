@@ -116,7 +116,7 @@ def add_store_arguments(parser: argparse.ArgumentParser, *, suppress: bool) -> N
         metavar="DIR",
         type=Path,
         default=default if suppress else None,
-        help=f"data folder: key files go in DIR/keys (as with ${HOME_ENV}); "
+        help=f"data folder: key files go in DIR/keys (${HOME_ENV} moves them too, without forcing files); "
         "implies --store file unless --store keyring is given",
     )
     parser.add_argument(

@@ -19,6 +19,7 @@ shares"): a first line :data:`HEADER`, ``keyid:``/``label:``/``share:``/
 from __future__ import annotations
 
 import itertools
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -192,9 +193,8 @@ def share_info(mnemonic: str, where: str = "a share") -> ShareInfo:
 
 
 def _safe(exc: Exception) -> str:
-    """A library message without quoted words (which would be share words)."""
-    text = str(exc)
-    return "invalid word" if "'" in text or '"' in text else text.rstrip(".")
+    """A library message with any quoted part (which would be share words) blanked out."""
+    return re.sub(r"\"[^\"]*\"|'[^']*'", '"..."', str(exc)).rstrip(".")
 
 
 def combine(mnemonics: Iterable[str], passphrase: bytes | bytearray | None = None) -> Ed25519PrivateKey:

@@ -346,7 +346,7 @@ def _verify(args: argparse.Namespace) -> int:
         warn(warning)
     info = restored.info
     lines = [
-        f"OK: {what} is a {restored.description}",
+        f"OK: {what} is {'an' if restored.description[:1] in 'aeiouAEIOU' else 'a'} {restored.description}",
         f"keyid: {keyid}" + (f" (stored key {meta.name!r})" if meta is not None else " (no stored key has it)"),
     ]
     if info is not None:

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if found.kind == "backup" and found.format in ("json", "binary"):
             envelope = Envelope.from_json(data) if found.format == "json" else Envelope.from_binary(data)
             keyid, source = envelope.info.keyid, f"{found.format} backup header"
+        elif found.kind == "backup" and found.format == "shamir":
+            keyid, source = _share_keyid(data, args.file), "Shamir share document (its keyid line)"
         elif found.kind == "backup":
             keyid, source = restore_backup([data]).keyid, found.description.split(";")[0]
         elif found.format in ("seed-hex", "seed-base64url", "seed-raw") and _is_32_bytes(data):
@@ -59,3 +61,14 @@ def run(args: argparse.Namespace) -> int:
             keyid, source = jwk_thumbprint(public), description
     emit(args, {"keyid": keyid, "source": source}, [keyid])
     return 0
+
+
+def _share_keyid(data: bytes, name: str) -> str:
+    """The ``keyid:`` line of a share document (one share cannot restore the key)."""
+    from datafold_auth.keys.shamir import parse_shares
+
+    documents = parse_shares(data.decode("utf-8", "replace"))
+    keyid = documents[0].keyid if documents else None
+    if keyid is None:
+        raise KeyFormatError(f"{name} is a Shamir share without a keyid line; restore enough shares to learn the keyid")
+    return keyid
