@@ -94,7 +94,7 @@ def test_sqlite_is_wal_versioned_and_persistent(tmp_path: Path) -> None:
     assert df.SQLiteRegistry(path).get(r.keyid) == r
 
 
-def test_third_party_plugin_serves_its_scheme() -> None:
+def test_third_party_plugin_serves_its_scheme(tmp_path: Path) -> None:
     class Plugin:
         @hookspecs.hookimpl
         def datafold_auth_open_registry(self, url: str, options: dict[str, Any]) -> Any:
@@ -105,7 +105,7 @@ def test_third_party_plugin_serves_its_scheme() -> None:
     pm.register(plugin, name="custom-test")
     try:
         assert isinstance(df.open_registry("custom://x"), df.MemoryRegistry)
-        assert isinstance(df.open_registry("sqlite:///:memory:"), df.SQLiteRegistry)
+        assert isinstance(df.open_registry(f"sqlite:///{tmp_path}/plugin.db"), df.SQLiteRegistry)
     finally:
         pm.unregister(plugin)
     with pytest.raises(df.RegistryError, match="no registry plugin"):
