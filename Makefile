@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint type bench system-deps clean
+.PHONY: demo test lint type bench system-deps services clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,13 @@ $(VENV)/.demo: setup.cfg pyproject.toml
 system-deps:
 	sh scripts/install-system-deps.sh
 
+services:
+	sh scripts/start-services.sh
+
 demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
-test: system-deps $(VENV)/.installed
+test: system-deps services $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(PY) -m ruff check .
 	$(PY) -m mypy

@@ -53,6 +53,12 @@ class Reason(StrEnum):
     KEY_STORE_ERROR = "key_store_error"
     # --- registration app routing ------------------------------------------
     METHOD_NOT_ALLOWED = "method_not_allowed"  # 405
+    # --- key lifecycle, administration, permissions (appended; docs/operations.md) ---
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # 403
+    INVALID_TRANSITION = "invalid_transition"  # 409
+    CLIENT_MISMATCH = "client_mismatch"  # 403
+    RATE_LIMITED = "rate_limited"  # 429
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken"  # local (keytools admin audit verify)
 
     @property
     def status(self) -> int:
@@ -81,6 +87,11 @@ _STATUS: dict[Reason, int] = {
     Reason.SELF_TEST_FAILED: 500,
     Reason.KEY_STORE_ERROR: 500,
     Reason.METHOD_NOT_ALLOWED: 405,
+    Reason.INSUFFICIENT_SCOPE: 403,
+    Reason.INVALID_TRANSITION: 409,
+    Reason.CLIENT_MISMATCH: 403,
+    Reason.RATE_LIMITED: 429,
+    Reason.AUDIT_CHAIN_BROKEN: 500,
 }
 
 _TITLES: dict[Reason, str] = {
@@ -115,6 +126,11 @@ _TITLES: dict[Reason, str] = {
     Reason.SELF_TEST_FAILED: "The key failed its sign/verify self-test.",
     Reason.KEY_STORE_ERROR: "The local key store could not complete the operation.",
     Reason.METHOD_NOT_ALLOWED: "This method is not allowed for this resource.",
+    Reason.INSUFFICIENT_SCOPE: "The key that signed this request lacks a scope this resource requires.",
+    Reason.INVALID_TRANSITION: "The key's current status does not allow this change.",
+    Reason.CLIENT_MISMATCH: "The signing key does not belong to the client that owns this key.",
+    Reason.RATE_LIMITED: "Too many requests; try again after the time in Retry-After.",
+    Reason.AUDIT_CHAIN_BROKEN: "The audit log's hash chain does not verify.",
 }
 
 
@@ -168,6 +184,40 @@ class RegistryError(DatafoldAuthError):
     default_reason = Reason.REGISTRY_UNAVAILABLE
 
 
+class PermissionDenied(DatafoldAuthError):
+    """A verified client lacks a required scope (HTTP 403 ``insufficient_scope``)."""
+
+    default_reason = Reason.INSUFFICIENT_SCOPE
+
+
+class RateLimited(DatafoldAuthError):
+    """Too many requests (HTTP 429 ``rate_limited``).
+
+    Attributes:
+        retry_after: whole seconds after which a retry may succeed (at least 1).
+    """
+
+    default_reason = Reason.RATE_LIMITED
+
+    def __init__(self, detail: str = "", retry_after: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after: int = max(1, int(-(-retry_after // 1)))
+
+
+class AuditChainError(DatafoldAuthError):
+    """The audit log's hash chain does not verify (an entry was edited, removed or reordered).
+
+    Attributes:
+        seq: the sequence number of the first entry that does not verify (``None``: the end of the log).
+    """
+
+    default_reason = Reason.AUDIT_CHAIN_BROKEN
+
+    def __init__(self, detail: str = "", seq: int | None = None) -> None:
+        super().__init__(detail)
+        self.seq = seq
+
+
 class NonceStoreError(DatafoldAuthError):
     """The nonce store is full or unreachable; requests fail closed (503)."""
 
@@ -175,9 +225,12 @@ class NonceStoreError(DatafoldAuthError):
 
 
 __all__ = [
+    "AuditChainError",
     "DatafoldAuthError",
     "KeyFormatError",
     "NonceStoreError",
+    "PermissionDenied",
+    "RateLimited",
     "Reason",
     "RegistrationError",
     "RegistryError",

@@ -146,6 +146,27 @@ def jwk_thumbprint(key: Ed25519PublicKey | Ed25519PrivateKey | bytes) -> str:
     return b64url_encode(digest.finalize())
 
 
+def key_fingerprint(key: str | Ed25519PublicKey | Ed25519PrivateKey | bytes) -> str:
+    """A fingerprint of a key for people to compare out of band (read aloud, or side by side on two screens).
+
+    The first 20 bytes (160 bits) of the key's RFC 7638 SHA-256 thumbprint, in
+    RFC 4648 base32 (``A-Z``, ``2-7``), as 8 groups of 4 characters separated by
+    spaces, e.g. ``"JBSW Y3DP EHPK 3PXP ..."``. It is derived from the keyid
+    alone, so any client computes it from the keyid (docs/protocol.md section 7.6).
+
+    Args:
+        key: a keyid (43 characters of base64url), a public or private key, or 32 raw public key bytes.
+
+    Raises:
+        KeyFormatError: ``key`` is a string that is not a keyid.
+    """
+    keyid = key if isinstance(key, str) else jwk_thumbprint(key)
+    if not KEYID_RE.fullmatch(keyid):
+        raise KeyFormatError("not a keyid (43 characters of base64url)")
+    text = base64.b32encode(b64url_decode(keyid)[:20]).decode("ascii")
+    return " ".join(text[i : i + 4] for i in range(0, 32, 4))
+
+
 __all__ = [
     "KEYID_RE",
     "PUBLIC_KEY_SIZE",
@@ -153,6 +174,7 @@ __all__ = [
     "b64url_encode",
     "check_public_key",
     "jwk_thumbprint",
+    "key_fingerprint",
     "public_jwk",
     "public_key_bytes",
     "public_key_from_jwk",

@@ -131,6 +131,16 @@ class Signer:
     def __repr__(self) -> str:
         return f"Signer(keyid={self.keyid!r})"
 
+    def relabeled(self, *, label: str, tag: str | None) -> Signer:
+        """A signer of the same key with another label and tag (a rotation proof: docs/protocol.md 7.1).
+
+        Raises:
+            StructuredFieldError: ``label`` or ``tag`` cannot be serialized.
+        """
+        return Signer(
+            self._key, label=label, tag=tag, expires_in=self.expires_in, digest_algorithms=self.digest_algorithms
+        )
+
     @property
     def public_key(self) -> Ed25519PublicKey:
         """The public key matching the private key held by this signer."""

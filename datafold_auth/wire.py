@@ -39,8 +39,15 @@ class BodyTooLarge(DatafoldAuthError):
     default_reason = Reason.BODY_TOO_LARGE
 
 
-def problem(reason: Reason, *, request_id: str | None = None) -> tuple[int, list[Header], bytes]:
+def problem(
+    reason: Reason, *, request_id: str | None = None, retry_after: int | None = None
+) -> tuple[int, list[Header], bytes]:
     """An RFC 9457 problem details answer for ``reason``.
+
+    Args:
+        reason: the reason code (its status and fixed title go on the wire).
+        request_id: added as the ``request_id`` member and the ``X-Request-Id`` field.
+        retry_after: seconds for ``Retry-After`` on 429 and 503 answers (default 1).
 
     Returns:
         ``(status, headers, body)``; 401 answers carry ``WWW-Authenticate`` and
@@ -65,8 +72,10 @@ def problem(reason: Reason, *, request_id: str | None = None) -> tuple[int, list
     if status == 401:
         headers.append(("WWW-Authenticate", _CHALLENGE))
         headers.append(("Accept-Signature", _ACCEPT_SIGNATURE))
-    if status == 503:
-        headers.append(("Retry-After", "1"))
+    if status in (429, 503):
+        headers.append(("Retry-After", str(max(1, retry_after or 1))))
+    if request_id:
+        headers.append(("X-Request-Id", request_id))
     return status, headers, body
 
 

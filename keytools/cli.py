@@ -78,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run keytools with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()  # a reader that went away shows here (caught below), not as a traceback at exit
+        return status
     except KeytoolsError as exc:
         message, status = str(exc), exc.exit_code
     except WrongPassphraseError as exc:

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from datafold_auth.errors import KeyFormatError
+from datafold_auth.jwk import key_fingerprint
 from datafold_auth.keys import (
     HOME_ENV,
     FileKeyStore,
@@ -293,7 +294,7 @@ def get_passphrase(
     if not sys.stdin.isatty():
         return None
     first = _normalized(bytearray(getpass.getpass(prompt).encode("utf-8")))
-    if confirm:
+    if confirm and first:  # an empty answer is refused by the caller at once, without asking it again
         second = _normalized(bytearray(getpass.getpass("Repeat the passphrase: ").encode("utf-8")))
         if second != first:
             raise KeytoolsError("the passphrases do not match")
@@ -397,6 +398,7 @@ def describe(meta: KeyMetadata, store: KeyStore) -> dict[str, Any]:
     return {
         "name": meta.name,
         "keyid": meta.keyid,
+        "fingerprint": key_fingerprint(meta.keyid),
         "public_jwk": meta.public_jwk(),
         "label": meta.label,
         "client_id": meta.client_id,

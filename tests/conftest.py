@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +21,21 @@ def rfc_vectors() -> dict[str, Any]:
     if not path.exists():
         pytest.fail(f"published vectors not found at {path} (set DATAFOLD_VECTORS)")
     return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for this test (dropped afterwards); skipped without PostgreSQL (failed in CI)."""
+    from .backends import postgres_schema
+
+    with postgres_schema() as name:
+        yield name
+
+
+@pytest.fixture
+def redis_key_prefix() -> Iterator[str]:
+    """A fresh Redis key prefix for this test (keys deleted afterwards); skipped without Redis (failed in CI)."""
+    from .backends import redis_prefix
+
+    with redis_prefix() as prefix:
+        yield prefix

@@ -26,6 +26,7 @@ from datafold_auth.keys import (
     WrongPassphraseError,
     detect_backup,
     paper_document,
+    pkcs8,
     read_paper,
     restore_backup,
     seal,
@@ -36,6 +37,7 @@ from datafold_auth.keys import (
 )
 from datafold_auth.keys import shamir as slip39
 from datafold_auth.keys.kdf import derive_key, is_weak
+from datafold_auth.keys.paper import DocumentInfo, label_line
 from datafold_auth.keys.secret import SecretBytes, wipe
 
 NFC = "Gr\u00fc\u00dfe-\u00c5ngstr\u00f6m".encode()
@@ -272,7 +274,7 @@ def test_shamir_single_group(key: Ed25519PrivateKey, info: BackupInfo) -> None:
     plan = ShamirPlan.simple(3, 5)
     shares = split_key(key, plan)[0]
     assert len(shares) == 5 and all(len(s.split()) == 33 for s in shares)
-    assert slip39.check_split([shares], plan, info.keyid) == 2
+    assert slip39.check_split([shares], plan, info.keyid) == plan.minimal_sets() == 10  # every set of 3
     assert slip39.combine(shares[2:]).private_bytes_raw() == key.private_bytes_raw()
     with pytest.raises(KeyFormatError, match="do not restore"):
         slip39.combine(shares[:2])
@@ -282,7 +284,7 @@ def test_shamir_single_group(key: Ed25519PrivateKey, info: BackupInfo) -> None:
 def test_shamir_groups_and_documents(key: Ed25519PrivateKey, info: BackupInfo) -> None:
     plan = ShamirPlan(2, ((1, 1), (2, 3), (3, 5)))
     mnemonics = split_key(key, plan)
-    assert slip39.check_split(mnemonics, plan, info.keyid) == 4
+    assert slip39.check_split(mnemonics, plan, info.keyid) == plan.minimal_sets() == 3 + 10 + 30
     docs = slip39.share_documents(key, info, plan, mnemonics, passphrase=False)
     assert [(g, m) for g, m, _ in docs][:4] == [(1, 1), (2, 1), (2, 2), (2, 3)]
     chosen = [docs[0][2], docs[2][2], docs[3][2]]  # the owner's share + 2 family members
@@ -325,3 +327,128 @@ def test_shamir_bad_words_and_mixed_sets(key: Ed25519PrivateKey, info: BackupInf
         slip39.combine([shares[0], other[1]])
     prefixes = [" ".join(w[:4] for w in s.split()) for s in shares[:2]]
     assert jwk_thumbprint(slip39.combine(prefixes)) == info.keyid
+
+
+# --- minimal sets, header lines, messages (third new-user trial) ---------------------------------------
+
+
+def test_check_split_tries_every_minimal_set_or_says_how_many(key: Ed25519PrivateKey, info: BackupInfo) -> None:
+    """Trial finding 11: a 2-of-3 split has 3 minimal sets, and all 3 are tried (not "2 minimal sets")."""
+    assert [ShamirPlan.simple(t, n).minimal_sets() for t, n in ((1, 1), (2, 3), (3, 5), (8, 16))] == [1, 3, 10, 12870]
+    plan = ShamirPlan.simple(2, 3)
+    shares = split_key(key, plan)
+    assert slip39.check_split(shares, plan, info.keyid) == 3
+    # above the limit, a sample in which every share takes part (first 2, last 2)
+    assert slip39.check_split(shares, plan, info.keyid, exhaustive_limit=2) == 2
+    groups = ShamirPlan(2, ((1, 1), (2, 3), (3, 5)))
+    assert slip39.check_split(split_key(key, groups), groups, info.keyid, exhaustive_limit=0) == 4
+    other = split_key(Ed25519PrivateKey.generate(), plan)
+    with pytest.raises(KeyStoreError, match="does not restore the key"):
+        slip39.check_split(other, plan, info.keyid)
+
+
+def test_paper_and_shamir_header_lines_come_back_validated(key: Ed25519PrivateKey, info: BackupInfo) -> None:
+    """Trial finding 8: label and created of a paper or Shamir document are restored, as unauthenticated header."""
+    paper = paper_document(key, info)
+    restored = restore_backup([paper.encode()])
+    assert restored.info is None  # nothing authenticated
+    assert restored.header == DocumentInfo(info.label, info.created) and restored.warnings == []
+    plan = ShamirPlan.simple(2, 3)
+    docs = [t for _, _, t in slip39.share_documents(key, info, plan, split_key(key, plan), passphrase=False)]
+    assert "\ncreated: 2023-11-14T22:13:20Z\n" in docs[0]
+    assert restore_backup([docs[0].encode(), docs[2].encode()]).header == DocumentInfo(info.label, info.created)
+    # typed words have no header; a share without a created line (written before it existed) has a label only
+    assert restore_backup([" ".join(seed_words(key)).encode()]).header is None
+    old = [d.replace("\ncreated: 2023-11-14T22:13:20Z", "") for d in docs[:2]]
+    assert restore_backup([d.encode() for d in old]).header == DocumentInfo(info.label, None)
+    assert restore_backup([paper.replace(f"label: {info.label}", "label: -").encode()]).header == DocumentInfo(
+        "", info.created
+    )
+
+
+@pytest.mark.parametrize(
+    ("label_line", "created_line", "expected", "warning"),
+    [
+        ("label: evil\x1b[2Jlabel", "created: 2023-11-14T22:13:20Z", (None, 1_700_000_000), "label ignored"),
+        ("label: \u202eevil", "created: 2023-11-14T22:13:20Z", (None, 1_700_000_000), "label ignored"),
+        ("label: " + "x" * 1025, "created: 2023-11-14T22:13:20Z", (None, 1_700_000_000), "label ignored"),
+        ("label: fine", "created: 2999-01-01T00:00:00Z", ("fine", None), "creation date ignored"),
+        ("label: fine", "created: 2023-13-01T00:00:00Z", ("fine", None), "creation date ignored"),
+        ("label: fine", "created: 1700000000", ("fine", None), "creation date ignored"),
+        ("label: fine\nlabel: other", "created: 2023-11-14T22:13:20Z", (None, 1_700_000_000), "several"),
+    ],
+    ids=["escape", "bidi", "too-long", "future", "month-13", "epoch-number", "two-labels"],
+)
+def test_invalid_header_lines_are_ignored_with_a_warning(
+    key: Ed25519PrivateKey, info: BackupInfo, label_line: str, created_line: str, expected: Any, warning: str
+) -> None:
+    lines = paper_document(key, info).splitlines()
+    lines[2:4] = [label_line, created_line]
+    restored = restore_backup(["\n".join(lines).encode()], what="sheet.txt")
+    assert restored.private_key.private_bytes_raw() == key.private_bytes_raw()  # the words still restore
+    header = restored.header or DocumentInfo()
+    assert (header.label, header.created) == expected
+    (message,) = restored.warnings
+    assert message.startswith("sheet.txt: ") and warning in message and "evil" not in message
+
+
+def test_shares_that_disagree_on_a_header_line_drop_it(key: Ed25519PrivateKey, info: BackupInfo) -> None:
+    plan = ShamirPlan.simple(2, 3)
+    docs = [t for _, _, t in slip39.share_documents(key, info, plan, split_key(key, plan), passphrase=False)]
+    changed = docs[1].replace(f"label: {info.label}", "label: someone else's")
+    restored = restore_backup([docs[0].encode(), changed.encode()])
+    assert restored.header == DocumentInfo(None, info.created)
+    assert restored.warnings == ["the shares' label lines differ; label ignored"]
+
+
+def test_a_label_cannot_add_lines_to_a_document(key: Ed25519PrivateKey) -> None:
+    sneaky = BackupInfo(jwk_thumbprint(key), "laptop\nkeyid: AAAA\r\u2028created: 1999", 1_700_000_000)
+    document = paper_document(key, sneaky)
+    assert document.splitlines()[1:4] == [
+        f"keyid: {sneaky.keyid}",
+        "label: laptop keyid: AAAA  created: 1999",
+        "created: 2023-11-14T22:13:20Z",
+    ]
+    assert restore_backup([document.encode()]).header == DocumentInfo(
+        "laptop keyid: AAAA  created: 1999", 1_700_000_000
+    )
+    assert label_line("") == "-" and label_line(" \x00 ") == "-"
+
+
+def test_restore_errors_name_the_input(key: Ed25519PrivateKey, info: BackupInfo) -> None:
+    """Trial finding 9: wrong passphrase, truncation and damage are reported with the file's name."""
+    envelope = seal(key, NFC, info, kdf=ScryptParams(10))
+    for data, what in ((envelope.to_json(), "b.json"), (envelope.to_binary(), "b.bin")):
+        with pytest.raises(WrongPassphraseError, match=rf": {what}: wrong passphrase, or the backup was modified"):
+            restore_backup([data], b"not it", what=what)
+    with pytest.raises(KeyFormatError, match=r": t\.json: not a valid JSON document \(truncated or damaged\?\)"):
+        restore_backup([envelope.to_json()[:200]], NFC, what="t.json")
+    with pytest.raises(KeyFormatError, match=r": t\.bin: the binary backup is truncated"):
+        restore_backup([envelope.to_binary()[:100]], NFC, what="t.bin")
+    pem = pkcs8.encode_private_key(key, NFC, iterations=1000)
+    with pytest.raises(KeyFormatError, match=r": t\.pem: this ENCRYPTED PRIVATE KEY PEM stops before its -----END"):
+        restore_backup([pem[:150]], NFC, what="t.pem")
+    with pytest.raises(KeyFormatError, match=r": p\.txt: the paper backup document has no numbered words \(truncated"):
+        restore_backup(["\n".join(paper_document(key, info).splitlines()[:8]).encode()], what="p.txt")
+    plan = ShamirPlan.simple(2, 3)
+    docs = [t for _, _, t in slip39.share_documents(key, info, plan, split_key(key, plan), passphrase=False)]
+    cut = "\n".join(docs[2].splitlines()[:17]).encode()
+    with pytest.raises(KeyFormatError, match=r": m3\.txt: a share document has 33 numbered words; found 18 \(trunc"):
+        restore_backup([docs[0].encode(), cut], what="m1.txt and m3.txt", names=["m1.txt", "m3.txt"])
+    bad_word = docs[1].replace("\n 2 ", "\n 2 zzzz ", 1).encode()  # word 2 becomes "zzzz"
+    with pytest.raises(KeyFormatError, match=r": m2\.txt: word 2 is not a SLIP-39 word"):
+        restore_backup([docs[0].encode(), bad_word], names=["m1.txt", "m2.txt"])
+    with pytest.raises(KeyFormatError, match=r": m1\.txt: the shares do not restore a secret"):
+        restore_backup([docs[0].encode()], what="m1.txt")
+
+
+def test_plain_text_is_not_a_backup_but_short_word_lists_are_counted(key: Ed25519PrivateKey) -> None:
+    """Trial finding 13: "doc.txt: 2 words; a paper backup has 24 ..." for any text was misleading."""
+    for text in ("hello world\n", "Dear Ann thank you for the lovely flowers " * 3):
+        with pytest.raises(KeyFormatError, match=r": doc\.txt is not a backup: \d+ words of plain text; recognized"):
+            detect_backup(text.encode(), what="doc.txt")
+    words = seed_words(key)
+    with pytest.raises(KeyFormatError, match=r": w\.txt: 18 words; a paper backup has 24 and a Shamir share 33"):
+        detect_backup(" ".join(words[:18]).encode(), what="w.txt")
+    typos = [*words[:20], "zzzz", "qqqq", *words[22:]]  # two typos: still a (bad) paper backup, not "plain text"
+    assert detect_backup(" ".join(typos).encode()) == "paper"

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import datafold_auth as df
 from datafold_auth.registry import hookspecs, open_nonce_store, plugin_manager
+from datafold_auth.registry.sqlite import SCHEMA_VERSION
 
 
 def record(client_id: str = "c", **fields: Any) -> df.KeyRecord:
@@ -81,14 +82,14 @@ def test_sqlite_is_wal_versioned_and_persistent(tmp_path: Path) -> None:
     reg.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # 2 since the lifecycle/audit migration
     conn.execute("PRAGMA user_version = 99")
     conn.commit()
     conn.close()
     with pytest.raises(df.RegistryError, match="newer"):
         df.SQLiteRegistry(path)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.commit()
     conn.close()
     assert df.SQLiteRegistry(path).get(r.keyid) == r

@@ -191,11 +191,54 @@ def test_marker_levels_and_bad_declarations(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4, errors=3)
     result.stdout.fnmatch_lines_random(
         [
-            "*@pytest.mark.datafold_identity: *got an unexpected keyword argument 'scope'",
+            "*@pytest.mark.datafold_identity: unknown argument 'scope' (accepted: client_id, scopes, *)",
             "*the datafold_key parameter must be a dict of datafold_identity arguments, got 'alice'",
             "*@pytest.mark.datafold_identity: 'asleep' is not a valid KeyStatus",
         ]
     )
+
+
+def test_bad_identity_arguments_are_reported_in_one_line(pytester: pytest.Pytester) -> None:
+    """Trial finding 16: no "KeyFactory.__call__() got an unexpected keyword argument" after a chained traceback."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.datafold_identity(bogus=1)
+        def test_unknown(datafold_key):
+            pass
+
+        @pytest.mark.datafold_identity("a", "b")
+        def test_two_positional(datafold_key):
+            pass
+
+        @pytest.mark.datafold_identity("a", client_id="b")
+        def test_twice(datafold_key):
+            pass
+
+        @pytest.mark.datafold_identity(status="asleep")
+        def test_bad_value(datafold_key):
+            pass
+
+        @pytest.mark.parametrize("datafold_key", [{"scopes": ["x"], "colour": "red", "size": 2}], indirect=True)
+        def test_bad_parameter(datafold_key):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=5)
+    accepted = "(accepted: client_id, scopes, status, expires_in, expires_at, label, register)"
+    result.stdout.fnmatch_lines_random(
+        [
+            f"@pytest.mark.datafold_identity: unknown argument 'bogus' {accepted}",
+            "@pytest.mark.datafold_identity: takes at most 1 positional argument (client_id); got 2",
+            "@pytest.mark.datafold_identity: client_id given twice (positionally and by name)",
+            "@pytest.mark.datafold_identity: 'asleep' is not a valid KeyStatus",
+            f"the datafold_key parameter: unknown arguments 'colour', 'size' {accepted}",
+        ]
+    )
+    output = result.stdout.str()
+    assert "During handling" not in output and "KeyFactory.__call__" not in output and "Traceback" not in output
 
 
 def test_marker_is_documented_in_markers_list(pytester: pytest.Pytester) -> None:

@@ -55,7 +55,7 @@ from .pkcs8 import (
 from .recovery import BACKUP_FORMATS, BackupFormat, Restored, detect_backup, restore_backup, verify_restored
 from .secret import SecretBytes, wipe
 from .shamir import ShamirPlan, combine, split_key
-from .status import LOSS_WARNING, KeyStatus, key_status
+from .status import LOSS_WARNING, KeyStatus, backup_file_missing, key_status
 from .store import BaseKeyStore, KeyStore
 
 __all__ = [
@@ -92,6 +92,7 @@ __all__ = [
     "StoreChoice",
     "StoreKind",
     "WrongPassphraseError",
+    "backup_file_missing",
     "check_name",
     "combine",
     "decode_private_key",

@@ -246,7 +246,17 @@ def identify(data: bytes) -> Identified:
     return Identified("unknown", "", "text in no supported key format")
 
 
+_PEM_FORMATS = {"ENCRYPTED PRIVATE KEY": "pkcs8-pem", "PRIVATE KEY": "pkcs8-pem", "OPENSSH PRIVATE KEY": "openssh",
+                "PUBLIC KEY": "spki-pem"}  # fmt: skip
+
+
 def _identify_pem(text: bytes, label: str) -> Identified:
+    if f"-----END {label}-----".encode("ascii") not in text:
+        return Identified(
+            "unknown",
+            _PEM_FORMATS.get(label, "pem"),
+            f"this {label} PEM stops before its -----END {label}----- line: the file is truncated",
+        )
     if label == "ENCRYPTED PRIVATE KEY":
         try:
             info = pbes2_info(text).description

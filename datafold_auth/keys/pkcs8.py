@@ -255,7 +255,9 @@ def pbes2_info(data: bytes) -> Pbes2Info:
     except (ValueError, IndexError, TypeError) as exc:
         if isinstance(exc, KeyFormatError):
             raise
-        raise KeyFormatError("not a valid encrypted PKCS#8 private key (EncryptedPrivateKeyInfo)") from exc
+        raise KeyFormatError(
+            "not a valid encrypted PKCS#8 private key (EncryptedPrivateKeyInfo; truncated or damaged?)"
+        ) from exc
     return Pbes2Info(kdf, f"PBES2 / {text} / {cipher}")
 
 

@@ -12,13 +12,16 @@ passphrase is **not** detected by SLIP-39 itself: it yields another seed.
 The share documents carry the keyid, so a restore from them detects it.
 
 Each share is written as its own text document (docs/formats.md, "Shamir
-shares"): a first line :data:`HEADER`, ``keyid:``/``label:``/``share:``/
-``needed:``/``passphrase:`` lines, a warning, then the 33 words numbered.
+shares"): a first line :data:`HEADER`, ``keyid:``/``label:``/``created:``/
+``share:``/``needed:``/``passphrase:`` lines, a warning, then the 33 words
+numbered. The ``label:`` and ``created:`` lines are not authenticated (see
+:func:`datafold_auth.keys.paper.read_document_info`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +38,7 @@ from ..jwk import KEYID_RE, jwk_thumbprint
 from .backup import BackupInfo
 from .errors import KeyStoreError, WrongPassphraseError
 from .generate import self_test
-from .paper import format_columns, numbered_pairs
+from .paper import created_line, format_columns, label_line, numbered_pairs
 from .secret import wipe
 
 HEADER = "DataFold key Shamir share (SLIP-39), format 1"
@@ -77,6 +80,14 @@ class ShamirPlan:
             if threshold == 1 and count > 1:
                 raise KeyFormatError(f"Shamir plan: 1-of-{count} makes {count} copies of one secret; use 1-of-1")
         return self
+
+    def minimal_sets(self) -> int:
+        """How many minimal sets of shares restore the secret: ``group_threshold`` groups,
+        each with exactly its threshold of members (e.g. 3 for 2 of 3 shares, 10 for 3 of 5)."""
+        return sum(
+            math.prod(math.comb(count, threshold) for threshold, count in chosen)
+            for chosen in itertools.combinations(self.groups, self.group_threshold)
+        )
 
     def describe(self) -> str:
         """E.g. ``3 of 5 shares`` or ``2 of 3 groups (1 of 1, 2 of 3, 3 of 5)``."""
@@ -255,8 +266,12 @@ def parse_shares(text: str) -> list[ShareDocument]:
                 raise KeyFormatError(f"word number {index} is out of range or repeated in the share document")
             numbered[index] = word
         if len(numbered) != SHARE_WORDS:
-            raise KeyFormatError(f"a share document has {SHARE_WORDS} numbered words; found {len(numbered)}")
+            raise KeyFormatError(
+                f"a share document has {SHARE_WORDS} numbered words; found {len(numbered)} (truncated or damaged?)"
+            )
         return [ShareDocument(" ".join(numbered[i] for i in range(1, SHARE_WORDS + 1)), keyid, passphrase)]
+    if text.lstrip().startswith(HEADER.split(",")[0]):
+        raise KeyFormatError("the share document has no numbered words (truncated?)")
     words = text.split()
     if not words or len(words) % SHARE_WORDS:
         raise KeyFormatError(f"SLIP-39 shares of a 32-byte key have {SHARE_WORDS} words each; got {len(words)} words")
@@ -302,7 +317,8 @@ def share_documents(
             text = (
                 f"{HEADER}\n"
                 f"keyid: {info.keyid}\n"
-                f"label: {info.label or '-'}\n"
+                f"label: {label_line(info.label)}\n"
+                f"created: {created_line(info.created)}\n"
                 f"share: group {g} of {len(plan.groups)}, member {m} of {count}\n"
                 f"needed: {needed}\n"
                 f"passphrase: {'required (SLIP-39 passphrase)' if passphrase else 'none'}\n"
@@ -316,14 +332,26 @@ def share_documents(
     return docs
 
 
+EXHAUSTIVE_LIMIT = 100
+""":func:`check_split` tries every minimal set of shares when there are at most this many (about 6 ms each)."""
+
+
 def check_split(
-    mnemonics: list[list[str]], plan: ShamirPlan, keyid: str, passphrase: bytes | bytearray | None = None
+    mnemonics: list[list[str]],
+    plan: ShamirPlan,
+    keyid: str,
+    passphrase: bytes | bytearray | None = None,
+    *,
+    exhaustive_limit: int = EXHAUSTIVE_LIMIT,
 ) -> int:
     """Check that minimal sets of shares restore the key with ``keyid``; return how many sets were tried.
 
-    Tried: the first ``group_threshold`` groups with each group's first members;
-    then, for every group, that group's *last* members with the first members
-    of enough other groups. Every share takes part in at least one set.
+    When the plan has at most ``exhaustive_limit`` minimal sets
+    (:meth:`ShamirPlan.minimal_sets`), every one is tried, so the result equals
+    ``plan.minimal_sets()``. Otherwise a sample in which every share takes part:
+    the first ``group_threshold`` groups with each group's first members; then,
+    for every group, that group's *last* members with the first members of
+    enough other groups.
 
     Raises:
         KeyStoreError: a set does not restore the key.
@@ -331,25 +359,33 @@ def check_split(
     needed = plan.group_threshold
     tried = 0
 
-    def attempt(chosen: list[tuple[int, bool]]) -> None:
+    def attempt(shares: list[str]) -> None:
         nonlocal tried
-        shares: list[str] = []
-        for g, last in chosen:
-            threshold = plan.groups[g][0]
-            members = mnemonics[g]
-            shares += members[-threshold:] if last else members[:threshold]
         if jwk_thumbprint(combine(shares, passphrase)) != keyid:
             raise KeyStoreError("a set of Shamir shares does not restore the key")
         tried += 1
 
-    attempt([(g, False) for g in range(needed)])
+    if plan.minimal_sets() <= exhaustive_limit:
+        for groups in itertools.combinations(range(len(plan.groups)), needed):
+            per_group = [itertools.combinations(mnemonics[g], plan.groups[g][0]) for g in groups]
+            for members in itertools.product(*per_group):
+                attempt([share for chosen in members for share in chosen])
+        return tried
+
+    def first_or_last(g: int, last: bool) -> list[str]:
+        threshold = plan.groups[g][0]
+        return mnemonics[g][-threshold:] if last else mnemonics[g][:threshold]
+
+    attempt([share for g in range(needed) for share in first_or_last(g, False)])
     for g in range(len(plan.groups)):
         others = [o for o in range(len(plan.groups)) if o != g]
-        attempt([(g, True), *((o, False) for o in itertools.islice(others, needed - 1))])
+        chosen = [(g, True), *((o, False) for o in itertools.islice(others, needed - 1))]
+        attempt([share for group, last in chosen for share in first_or_last(group, last)])
     return tried
 
 
 __all__ = [
+    "EXHAUSTIVE_LIMIT",
     "HEADER",
     "SHARE_WORDS",
     "ShamirPlan",

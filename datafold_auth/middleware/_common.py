@@ -161,15 +161,23 @@ def asgi_mount(scope: MutableMapping[str, Any]) -> tuple[str, str]:
     return path, ""
 
 
-def log_rejection(error: DatafoldAuthError, request: Request | None, method: str, path: str) -> None:
-    """Log a refused request at INFO: reason, detail, keyid (when one was sent), method and path."""
-    keyid = None
+def claimed_keyid(request: Request | None) -> str | None:
+    """The keyid a request's ``Signature-Input`` names (only a plausible one: base64url, at most 128), or ``None``."""
     if request is not None:
         for value in request.field_values("signature-input") or ():
             match = _KEYID.search(value)
             if match:
-                keyid = match.group(1)
-                break
+                return match.group(1)
+    return None
+
+
+def log_rejection(error: DatafoldAuthError, request: Request | None, method: str, path: str) -> str | None:
+    """Log a refused request at INFO: reason, detail, keyid (when one was sent), method and path.
+
+    Returns:
+        the keyid the request named, or ``None``.
+    """
+    keyid = claimed_keyid(request)
     logger.info(
         "datafold_auth rejected %r %r: reason=%s detail=%r keyid=%s",  # method and path as sent: repr, never raw
         method,
@@ -178,6 +186,16 @@ def log_rejection(error: DatafoldAuthError, request: Request | None, method: str
         error.detail,
         keyid,
     )
+    return keyid
 
 
-__all__ = ["IDENTITY_KEY", "VERIFIED_KEY", "Identity", "PathSelector", "asgi_mount", "log_rejection", "logger"]
+__all__ = [
+    "IDENTITY_KEY",
+    "VERIFIED_KEY",
+    "Identity",
+    "PathSelector",
+    "asgi_mount",
+    "claimed_keyid",
+    "log_rejection",
+    "logger",
+]

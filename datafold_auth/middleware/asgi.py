@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from .. import wire
+from ..audit import AuditSink, request_id
 from ..errors import DatafoldAuthError, Reason
 from ..message import Request
 from ..verifier import VerifiedSignature, Verifier
@@ -51,6 +52,9 @@ class DatafoldAuthASGIMiddleware:
         authority: public ``host[:port]`` used for ``@authority`` behind a proxy
             (default: the ``Host`` header).
         clock: current time in epoch seconds, passed to the verifier as ``now``.
+        audit: where rejected requests are recorded (an :class:`~datafold_auth.audit.AuditSink`;
+            off the request path). With one, refusals also carry a ``request_id``
+            (the client's ``X-Request-Id`` when it is sane, else a new one).
 
     Raises:
         ValueError: a path prefix does not start with ``/``.
@@ -66,13 +70,33 @@ class DatafoldAuthASGIMiddleware:
         max_body: int = wire.DEFAULT_MAX_BODY,
         authority: str | None = None,
         clock: Callable[[], float] = time.time,
+        audit: AuditSink | None = None,
     ) -> None:
         self.app = app
+        self.audit = audit
         self.verifier = verifier
         self.selector = PathSelector(paths, exempt)
         self.max_body = max_body
         self.authority = authority
         self.clock = clock
+
+    def _rejected(
+        self, error: DatafoldAuthError, request: Request | None, scope: Scope, method: str, path: str
+    ) -> str | None:
+        """Log a refusal and, with an audit sink, record it; return its request id (``None`` without a sink)."""
+        keyid = log_rejection(error, request, method, path)
+        if self.audit is None:
+            return None
+        offered = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                offered = value.decode("latin-1")
+                break
+        rid = request_id(offered)
+        client = scope.get("client")
+        remote = client[0] if client else None
+        self.audit.rejected(error, keyid=keyid, method=method, path=path, remote=remote, request_id=rid)
+        return rid
 
     async def _verify(self, request: Request) -> VerifiedSignature:
         if self.verifier.blocking:
@@ -95,8 +119,8 @@ class DatafoldAuthASGIMiddleware:
             request = wire.request_from_scope(scope, body, self.authority)
             verified = await self._verify(request)
         except DatafoldAuthError as error:
-            log_rejection(error, request, scope.get("method", ""), path)
-            await _send_problem(send, error.reason)
+            rid = self._rejected(error, request, scope, scope.get("method", ""), path)
+            await _send_problem(send, error.reason, rid)
             return
         _set_identity(scope, verified)
         pending = deque(messages)
@@ -119,11 +143,11 @@ class DatafoldAuthASGIMiddleware:
             request = wire.request_from_scope(http_scope, b"", self.authority)
             verified = await self._verify(request)
         except DatafoldAuthError as error:
-            log_rejection(error, request, "GET", path)
+            rid = self._rejected(error, request, scope, "GET", path)
             if (await receive())["type"] != "websocket.connect":
                 return  # the client is gone
             if "websocket.http.response" in (scope.get("extensions") or {}):
-                status, headers, body = wire.problem(error.reason)
+                status, headers, body = wire.problem(error.reason, request_id=rid)
                 raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
                 await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
                 await send({"type": "websocket.http.response.body", "body": body})
@@ -145,8 +169,8 @@ def _set_identity(scope: Scope, verified: VerifiedSignature) -> None:
     scope["auth"] = identity.scopes
 
 
-async def _send_problem(send: Send, reason: Reason) -> None:
-    status, headers, body = wire.problem(reason)
+async def _send_problem(send: Send, reason: Reason, request_id: str | None = None) -> None:
+    status, headers, body = wire.problem(reason, request_id=request_id)
     raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -9,6 +9,7 @@ from http import HTTPStatus
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from .. import wire
+from ..audit import AuditSink, request_id
 from ..errors import DatafoldAuthError
 from ..message import Request
 from ..verifier import Verifier
@@ -36,6 +37,9 @@ class DatafoldAuthMiddleware:
         authority: public ``host[:port]`` used for ``@authority`` behind a proxy
             (default: the ``Host`` header).
         clock: current time in epoch seconds, passed to the verifier as ``now``.
+        audit: where rejected requests are recorded (an :class:`~datafold_auth.audit.AuditSink`;
+            off the request path). With one, refusals also carry a ``request_id``
+            (the client's ``X-Request-Id`` when it is sane, else a new one).
 
     Raises:
         ValueError: a path prefix does not start with ``/``.
@@ -51,8 +55,10 @@ class DatafoldAuthMiddleware:
         max_body: int = wire.DEFAULT_MAX_BODY,
         authority: str | None = None,
         clock: Callable[[], float] = time.time,
+        audit: AuditSink | None = None,
     ) -> None:
         self.app = app
+        self.audit = audit
         self.verifier = verifier
         self.selector = PathSelector(paths, exempt)
         self.max_body = max_body
@@ -70,8 +76,15 @@ class DatafoldAuthMiddleware:
             request = wire.request_from_environ(environ, body, self.authority)
             verified = self.verifier.verify(request, self.clock())
         except DatafoldAuthError as error:
-            log_rejection(error, request, environ.get("REQUEST_METHOD", ""), path)
-            status, headers, content = wire.problem(error.reason)
+            method = environ.get("REQUEST_METHOD", "")
+            keyid = log_rejection(error, request, method, path)
+            rid = None
+            if self.audit is not None:
+                rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
+                self.audit.rejected(
+                    error, keyid=keyid, method=method, path=path, remote=environ.get("REMOTE_ADDR"), request_id=rid
+                )
+            status, headers, content = wire.problem(error.reason, request_id=rid)
             start_response(f"{status} {HTTPStatus(status).phrase}", headers)
             return [content]
         identity = Identity.from_verified(verified)

@@ -4,7 +4,10 @@ A nonce store gives replay protection (RFC 9421 section 7.2.2). The verifier
 calls :meth:`NonceStore.add` once per verified request, with the time after
 which the request would be refused as too old anyway; the store must say,
 atomically, whether the nonce was new. Backends: :class:`MemoryNonceStore`
-(one process) now; shared backends (SQLite, Redis) plug in the same way.
+(one process), :class:`~datafold_auth.nonce.sqlite.SQLiteNonceStore` (the
+processes of one machine) and :class:`~datafold_auth.nonce.redis.RedisNonceStore`
+(any number of machines); :func:`datafold_auth.registry.open_nonce_store` opens
+one by URL, and other backends plug in the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from .memory import MemoryNonceStore
+from .sqlite import SQLiteNonceStore
 
 
 @runtime_checkable
@@ -44,4 +48,4 @@ class NonceStore(Protocol):
         ...
 
 
-__all__ = ["MemoryNonceStore", "NonceStore"]
+__all__ = ["MemoryNonceStore", "NonceStore", "SQLiteNonceStore"]

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 
+from ..audit import request_id
 from ..errors import DatafoldAuthError
 from ..wire import read_asgi_body, request_from_scope
 from .core import RegistrationService, Response
@@ -60,16 +61,29 @@ class RegistrationASGIApp(RegistrationService):
             return
         method = scope.get("method", "GET")
         mount, path = split_mount(scope)
+        request = None
+        rid = None
+        client = scope.get("client")
+        remote = client[0] if client else None
         try:
-            keyid = self.route(method, path)
-            if keyid is not None:
-                response = await self._run(self.lookup, keyid)
+            found = self.route_action(method, path)
+            if found.action == "lookup":
+                assert found.keyid is not None  # noqa: S101
+                response = await self._run(self.lookup, found.keyid)
             else:
+                fields = {k.lower(): v for k, v in scope.get("headers", ())}
+                offered = fields.get(b"x-request-id")
+                rid = request_id(offered.decode("latin-1") if offered else None)
+                if found.action == "register":
+                    forwarded = fields.get(b"x-forwarded-for")
+                    self.check_rate(self.client_address(remote, forwarded.decode("latin-1") if forwarded else None))
                 body, _ = await read_asgi_body(receive, self.max_body)
                 request = request_from_scope(scope, body, self.authority)
-                response = await self._run(self.register, request, quote(mount))
+                response = await self._run(self.handle, found, request, quote(mount), request_id=rid)
         except DatafoldAuthError as exc:
-            response = self.refuse(exc)
+            response = self.refuse(
+                exc, request=request, method=method, path=mount + path, remote=remote, request_id=rid
+            )
         status, headers, content = response
         raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})

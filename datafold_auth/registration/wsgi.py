@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
+from ..audit import request_id
 from ..errors import DatafoldAuthError
 from ..wire import read_wsgi_body, request_from_environ
 from .core import RegistrationService
@@ -32,17 +33,27 @@ class RegistrationApp(RegistrationService):
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer one request (PEP 3333)."""
         method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        request = None
+        rid = None
+        remote = environ.get("REMOTE_ADDR")
         try:
-            keyid = self.route(method, environ.get("PATH_INFO", ""))
-            if keyid is not None:
-                response = self.lookup(keyid)
+            found = self.route_action(method, path)
+            if found.action == "lookup":
+                assert found.keyid is not None  # noqa: S101
+                response = self.lookup(found.keyid)
             else:
+                rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
+                if found.action == "register":
+                    self.check_rate(self.client_address(remote, environ.get("HTTP_X_FORWARDED_FOR")))
                 body = read_wsgi_body(environ, self.max_body)
                 request = request_from_environ(environ, body, self.authority)
                 # SCRIPT_NAME is latin-1 decoded bytes (PEP 3333); re-encode for Location.
-                response = self.register(request, quote(environ.get("SCRIPT_NAME", "").encode("latin-1")))
+                mount = quote(environ.get("SCRIPT_NAME", "").encode("latin-1"))
+                response = self.handle(found, request, mount, request_id=rid)
         except DatafoldAuthError as exc:
-            response = self.refuse(exc)
+            full_path = environ.get("SCRIPT_NAME", "") + path
+            response = self.refuse(exc, request=request, method=method, path=full_path, remote=remote, request_id=rid)
         status, headers, content = response
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [b"" if method == "HEAD" else content]

@@ -1,24 +1,31 @@
 """Key registries: where a server looks up the public key for a ``keyid``.
 
 A registry implements :class:`KeyRegistry`. Built in: :class:`MemoryRegistry`
-(``memory://``) and :class:`SQLiteRegistry` (``sqlite:///path.db``, the
-embedded default). Other backends are plugins (see :mod:`.hookspecs`) found
-through the ``datafold_auth.registry`` entry-point group; :func:`open_registry`
-asks every plugin in turn.
+(``memory://``), :class:`SQLiteRegistry` (``sqlite:///path.db``, the embedded
+default), :class:`~datafold_auth.registry.postgres.PostgresRegistry`
+(``postgresql://...``, many machines; needs the ``postgres`` extra) and the
+read-only :class:`~datafold_auth.registry.remote.RemoteRegistry`
+(``remote+https://host/register``: another instance's registration endpoint).
+Other backends are plugins (see :mod:`.hookspecs`) found through the
+``datafold_auth.registry`` entry-point group; :func:`open_registry` asks
+every plugin in turn.
 """
 
 from __future__ import annotations
 
+import builtins
 import threading
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
+from ..audit import AuditContext, AuditEntry, AuditEvent
 from ..errors import RegistryError
 from . import hookspecs
 from .memory import MemoryRegistry
-from .records import KeyRecord, KeyStatus
+from .records import TRANSITIONS, KeyRecord, KeyStatus, allowed_from
 from .sqlite import SQLiteRegistry
 
 ENTRY_POINT_GROUP = "datafold_auth.registry"
@@ -41,27 +48,95 @@ class KeyLookup(Protocol):
 
 @runtime_checkable
 class KeyRegistry(KeyLookup, Protocol):
-    """The full registry contract (what registration and admin need)."""
+    """The full registry contract (what registration, rotation, the admin API and the audit log need).
 
-    def register(self, record: KeyRecord) -> KeyRecord:
-        """Store a new record atomically.
+    Every write is atomic together with the audit entries it appends, and the
+    entries are handed to :func:`datafold_auth.audit.publish` after the commit.
+    tests/test_conformance_registry.py checks a backend against this contract.
+    """
+
+    def register(
+        self, record: KeyRecord, *, context: AuditContext | None = None, allow_existing_client: bool = False
+    ) -> KeyRecord:
+        """Store a new record atomically and append a ``registered`` audit entry (or ``context.event``).
+
+        Args:
+            record: the new key.
+            context: who registers it and why (default: ``system``).
+            allow_existing_client: add a key to a client_id that already has keys
+                (another device of the same identity); otherwise that is refused.
 
         Raises:
             RegistryError: reason ``duplicate_key`` if the keyid exists,
-                ``client_id_taken`` if the client_id already has keys.
+                ``client_id_taken`` if the client_id already has keys (and not allowed).
         """
         ...
 
-    def set_status(self, keyid: str, status: KeyStatus, now: int) -> KeyRecord:
-        """Change a key's status at ``now`` (epoch seconds); return the new record.
+    def set_status(
+        self,
+        keyid: str,
+        status: KeyStatus,
+        now: int,
+        *,
+        context: AuditContext | None = None,
+        expected: Collection[KeyStatus] | None = None,
+    ) -> KeyRecord:
+        """Change a key's status at ``now`` (epoch seconds) and append its audit entry; return the new record.
+
+        The record's ``status_reason`` becomes ``context.reason``.
+
+        Args:
+            expected: the statuses the key may have now (compare-and-set); ``None``: any.
 
         Raises:
-            RegistryError: reason ``not_found`` for an unknown keyid.
+            RegistryError: reason ``not_found`` for an unknown keyid,
+                ``invalid_transition`` if the current status is not in ``expected``.
         """
         ...
 
-    def list(self, *, client_id: str | None = None, status: KeyStatus | None = None) -> list[KeyRecord]:
-        """Records matching the filters, oldest first."""
+    def rotate(
+        self, keyid: str, new: KeyRecord, now: int, overlap: int, *, context: AuditContext | None = None
+    ) -> tuple[KeyRecord, KeyRecord]:
+        """Replace key ``keyid`` by ``new`` atomically (see :func:`datafold_auth.registry.base.rotation`).
+
+        The old key becomes ``rotated`` and keeps verifying until ``now + overlap``;
+        ``new`` is stored with ``replaces=keyid``. Appends ``rotated`` and ``registered``.
+
+        Returns:
+            ``(old, new)`` as stored.
+
+        Raises:
+            RegistryError: ``not_found``, ``duplicate_key`` (the new key exists),
+                ``invalid_transition`` (the old key is not active), ``invalid_request``.
+        """
+        ...
+
+    def list(
+        self,
+        *,
+        client_id: str | None = None,
+        status: KeyStatus | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[KeyRecord]:
+        """Records matching the filters, oldest first (``created_at``, then keyid), paged by ``limit``/``offset``."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """How many keys have each stored status: every :class:`KeyStatus` value, zeros included."""
+        ...
+
+    def expire_due(self, now: int, *, context: AuditContext | None = None) -> builtins.list[KeyRecord]:
+        """Move every key past its ``expires_at`` (status ``pending``, ``active``, ``suspended`` or
+        ``rotated``) to ``expired``, with an ``expired`` audit entry each; return them."""
+        ...
+
+    def append_audit(self, events: Sequence[AuditEvent]) -> builtins.list[AuditEntry]:
+        """Append ``events`` to the audit log atomically, numbered and chained; return the entries."""
+        ...
+
+    def audit_entries(self, *, after: int = 0, limit: int | None = None) -> builtins.list[AuditEntry]:
+        """Audit entries with ``seq > after``, in order, at most ``limit``."""
         ...
 
     def close(self) -> None:
@@ -72,12 +147,18 @@ class KeyRegistry(KeyLookup, Protocol):
 @lru_cache(maxsize=1)
 def plugin_manager() -> pluggy.PluginManager:
     """The plugin manager with the built-in plugins and every installed entry point."""
-    from . import memory, sqlite
+    from ..nonce import redis as redis_nonces
+    from ..nonce import sqlite as sqlite_nonces
+    from . import memory, postgres, remote, sqlite
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(memory.plugin, name="memory")
     pm.register(sqlite.plugin, name="sqlite")
+    pm.register(postgres.plugin, name="postgresql")
+    pm.register(remote.plugin, name="remote")
+    pm.register(sqlite_nonces.plugin, name="sqlite-nonces")
+    pm.register(redis_nonces.plugin, name="redis-nonces")
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     return pm
 
@@ -85,7 +166,9 @@ def plugin_manager() -> pluggy.PluginManager:
 def open_registry(url: str, **options: Any) -> KeyRegistry:
     """Open the registry named by ``url`` through the first plugin that handles it.
 
-    Examples: ``memory://``, ``sqlite:///var/lib/datafold/keys.db``.
+    Examples: ``memory://``, ``sqlite:///var/lib/datafold/keys.db``,
+    ``postgresql://app@db.internal/datafold?schema=auth&pool_max=20``,
+    ``remote+https://auth.example/register`` (read-only).
 
     Raises:
         RegistryError: no installed plugin handles the URL's scheme.
@@ -97,7 +180,10 @@ def open_registry(url: str, **options: Any) -> KeyRegistry:
 
 
 def open_nonce_store(url: str, **options: Any) -> Any:
-    """Open the nonce store named by ``url`` (``memory://`` built in) through the plugins.
+    """Open the nonce store named by ``url`` through the plugins.
+
+    Built in: ``memory://``, ``sqlite:///path/nonces.db`` and ``redis://host:6379/0?prefix=app:``
+    (needs the ``redis`` extra).
 
     Raises:
         RegistryError: no installed plugin handles the URL's scheme.
@@ -170,6 +256,7 @@ class CachedRegistry:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "TRANSITIONS",
     "CachedRegistry",
     "KeyLookup",
     "KeyRecord",
@@ -178,6 +265,7 @@ __all__ = [
     "MemoryRegistry",
     "RegistryError",
     "SQLiteRegistry",
+    "allowed_from",
     "open_nonce_store",
     "open_registry",
     "plugin_manager",

@@ -2,40 +2,77 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..audit import GENESIS_HASH, AuditContext, AuditEntry, AuditEvent, canonical_json, chain, publish
 from ..errors import DatafoldAuthError, Reason, RegistryError
+from . import base
 from .hookspecs import hookimpl
 from .records import KeyRecord, KeyStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Current schema version, kept in ``PRAGMA user_version``."""
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE keys (
-        keyid       TEXT PRIMARY KEY,
-        public_key  BLOB NOT NULL UNIQUE,
-        client_id   TEXT NOT NULL,
-        label       TEXT NOT NULL DEFAULT '',
-        scopes      TEXT NOT NULL DEFAULT '[]',
-        status      TEXT NOT NULL,
-        created_at  INTEGER NOT NULL,
-        updated_at  INTEGER NOT NULL,
-        expires_at  INTEGER
-    );
-    CREATE INDEX keys_client_id ON keys(client_id);
-    CREATE INDEX keys_status ON keys(status);
-    """,
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE keys (
+            keyid       TEXT PRIMARY KEY,
+            public_key  BLOB NOT NULL UNIQUE,
+            client_id   TEXT NOT NULL,
+            label       TEXT NOT NULL DEFAULT '',
+            scopes      TEXT NOT NULL DEFAULT '[]',
+            status      TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            updated_at  INTEGER NOT NULL,
+            expires_at  INTEGER
+        )""",
+        "CREATE INDEX keys_client_id ON keys(client_id)",
+        "CREATE INDEX keys_status ON keys(status)",
+    ],
+    # v2: rotation fields, status reasons, the hash-chained audit log (append-only by triggers).
+    2: [
+        "ALTER TABLE keys ADD COLUMN replaces TEXT",
+        "ALTER TABLE keys ADD COLUMN replaced_by TEXT",
+        "ALTER TABLE keys ADD COLUMN rotated_at INTEGER",
+        "ALTER TABLE keys ADD COLUMN overlap_until INTEGER",
+        "ALTER TABLE keys ADD COLUMN status_reason TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX keys_expires_at ON keys(expires_at) WHERE expires_at IS NOT NULL",
+        """CREATE TABLE audit (
+            seq         INTEGER PRIMARY KEY,
+            time        INTEGER NOT NULL,
+            event       TEXT NOT NULL,
+            keyid       TEXT,
+            client_id   TEXT,
+            actor       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            request_id  TEXT,
+            data        TEXT NOT NULL,
+            prev_hash   TEXT NOT NULL,
+            hash        TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_keyid ON audit(keyid)",
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    ],
 }
-_COLUMNS = "keyid, public_key, client_id, label, scopes, status, created_at, updated_at, expires_at"
+_COLUMNS = (
+    "keyid, public_key, client_id, label, scopes, status, created_at, updated_at, expires_at,"
+    " replaces, replaced_by, rotated_at, overlap_until, status_reason"
+)
+_AUDIT_COLUMNS = "seq, time, event, keyid, client_id, actor, reason, request_id, data, prev_hash, hash"
+_SELECT = f"SELECT {_COLUMNS} FROM keys"  # noqa: S608 (constant columns)
 
 
 def _row_to_record(row: tuple[Any, ...]) -> KeyRecord:
@@ -55,9 +92,59 @@ def _row_to_record(row: tuple[Any, ...]) -> KeyRecord:
             created_at=row[6],
             updated_at=row[7],
             expires_at=row[8],
+            replaces=row[9],
+            replaced_by=row[10],
+            rotated_at=row[11],
+            overlap_until=row[12],
+            status_reason=row[13],
         )
     except (TypeError, ValueError, DatafoldAuthError) as exc:  # JSONDecodeError and KeyFormatError are ValueErrors
         raise RegistryError(f"registry row for key {str(row[0])[:64]!r} is damaged: {type(exc).__name__}") from None
+
+
+def _record_values(record: KeyRecord) -> tuple[Any, ...]:
+    return (
+        record.keyid,
+        record.public_key,
+        record.client_id,
+        record.label,
+        json.dumps(list(record.scopes)),
+        record.status.value,
+        record.created_at,
+        record.updated_at,
+        record.expires_at,
+        record.replaces,
+        record.replaced_by,
+        record.rotated_at,
+        record.overlap_until,
+        record.status_reason,
+    )
+
+
+def _row_to_entry(row: tuple[Any, ...]) -> AuditEntry:
+    """An audit entry from its row (the hash is not checked here: :func:`datafold_auth.audit.verify_chain` does)."""
+    try:
+        data = json.loads(row[8])
+        return AuditEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], data, row[9], row[10])
+    except ValueError:
+        raise RegistryError(f"audit entry {row[0]} is damaged") from None
+
+
+def _entry_values(entry: AuditEntry) -> tuple[Any, ...]:
+    data = canonical_json(dict(entry.data)).decode("utf-8")
+    return (
+        entry.seq,
+        entry.time,
+        entry.event,
+        entry.keyid,
+        entry.client_id,
+        entry.actor,
+        entry.reason,
+        entry.request_id,
+        data,
+        entry.prev_hash,
+        entry.hash,
+    )
 
 
 class SQLiteRegistry:
@@ -122,9 +209,8 @@ class SQLiteRegistry:
                 conn.execute("ROLLBACK")
                 raise RegistryError(f"registry schema {version} is newer than this software ({SCHEMA_VERSION})")
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _MIGRATIONS[target]:
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {target}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -132,76 +218,190 @@ class SQLiteRegistry:
                 conn.execute("ROLLBACK")
             raise RegistryError(f"cannot prepare registry database {self.path}: {exc}") from None
 
-    def get(self, keyid: str) -> KeyRecord | None:
-        """See :meth:`datafold_auth.registry.KeyRegistry.get`."""
-        try:
-            sql = f"SELECT {_COLUMNS} FROM keys WHERE keyid = ?"  # noqa: S608 (constant columns)
-            row = self._conn().execute(sql, (keyid,)).fetchone()
-        except sqlite3.Error as exc:
-            raise RegistryError(f"registry lookup failed: {exc}") from None
-        return None if row is None else _row_to_record(row)
-
-    def register(self, record: KeyRecord) -> KeyRecord:
-        """See :meth:`datafold_auth.registry.KeyRegistry.register`."""
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``: writers queue on the busy timeout); rolled back on any error."""
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if conn.execute("SELECT 1 FROM keys WHERE keyid = ?", (record.keyid,)).fetchone():
-                    raise RegistryError(f"key {record.keyid} is already registered", Reason.DUPLICATE_KEY)
-                if conn.execute("SELECT 1 FROM keys WHERE client_id = ? LIMIT 1", (record.client_id,)).fetchone():
-                    raise RegistryError(f"client_id {record.client_id!r} already has keys", Reason.CLIENT_ID_TAKEN)
-                conn.execute(
-                    f"INSERT INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                    (
-                        record.keyid,
-                        record.public_key,
-                        record.client_id,
-                        record.label,
-                        json.dumps(list(record.scopes)),
-                        record.status.value,
-                        record.created_at,
-                        record.updated_at,
-                        record.expires_at,
-                    ),
-                )
+                yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise RegistryError(f"registration write failed: {exc}") from None
-        return record
+            raise RegistryError(f"{what} failed: {exc}") from None
 
-    def set_status(self, keyid: str, status: KeyStatus, now: int) -> KeyRecord:
-        """See :meth:`datafold_auth.registry.KeyRegistry.set_status`."""
+    @staticmethod
+    def _append(conn: sqlite3.Connection, events: Sequence[AuditEvent]) -> builtins.list[AuditEntry]:
+        if not events:
+            return []
+        last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        entries = chain(events, last[0] if last else 0, last[1] if last else GENESIS_HASH)
+        conn.executemany(
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [_entry_values(e) for e in entries],
+        )
+        return entries
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, record: KeyRecord) -> None:
+        conn.execute(
+            f"INSERT INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            _record_values(record),
+        )
+
+    @staticmethod
+    def _update(conn: sqlite3.Connection, record: KeyRecord) -> None:
+        conn.execute(
+            "UPDATE keys SET status = ?, updated_at = ?, replaced_by = ?, rotated_at = ?, overlap_until = ?,"
+            " status_reason = ? WHERE keyid = ?",
+            (
+                record.status.value,
+                record.updated_at,
+                record.replaced_by,
+                record.rotated_at,
+                record.overlap_until,
+                record.status_reason,
+                record.keyid,
+            ),
+        )
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, keyid: str) -> KeyRecord | None:
+        row = conn.execute(_SELECT + " WHERE keyid = ?", (keyid,)).fetchone()
+        return None if row is None else _row_to_record(row)
+
+    def get(self, keyid: str) -> KeyRecord | None:
+        """See :meth:`datafold_auth.registry.KeyRegistry.get`."""
         try:
-            cur = self._conn().execute(
-                "UPDATE keys SET status = ?, updated_at = ? WHERE keyid = ?", (KeyStatus(status).value, now, keyid)
-            )
+            row = self._conn().execute(_SELECT + " WHERE keyid = ?", (keyid,)).fetchone()
         except sqlite3.Error as exc:
-            raise RegistryError(f"status update failed: {exc}") from None
-        if cur.rowcount == 0:
-            raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
-        record = self.get(keyid)
-        if record is None:  # deleted concurrently
-            raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
+            raise RegistryError(f"registry lookup failed: {exc}") from None
+        return None if row is None else _row_to_record(row)
+
+    def register(
+        self, record: KeyRecord, *, context: AuditContext | None = None, allow_existing_client: bool = False
+    ) -> KeyRecord:
+        """See :meth:`datafold_auth.registry.KeyRegistry.register`."""
+        with self._write("registration write") as conn:
+            if conn.execute("SELECT 1 FROM keys WHERE keyid = ?", (record.keyid,)).fetchone():
+                raise RegistryError(f"key {record.keyid} is already registered", Reason.DUPLICATE_KEY)
+            if (
+                not allow_existing_client
+                and conn.execute("SELECT 1 FROM keys WHERE client_id = ? LIMIT 1", (record.client_id,)).fetchone()
+            ):
+                raise RegistryError(f"client_id {record.client_id!r} already has keys", Reason.CLIENT_ID_TAKEN)
+            self._insert(conn, record)
+            entries = self._append(conn, [base.register_event(record, context)])
+        publish(entries)
         return record
 
-    def list(self, *, client_id: str | None = None, status: KeyStatus | None = None) -> list[KeyRecord]:
+    def set_status(
+        self,
+        keyid: str,
+        status: KeyStatus,
+        now: int,
+        *,
+        context: AuditContext | None = None,
+        expected: Collection[KeyStatus] | None = None,
+    ) -> KeyRecord:
+        """See :meth:`datafold_auth.registry.KeyRegistry.set_status`."""
+        status = KeyStatus(status)
+        with self._write("status update") as conn:
+            record = self._get(conn, keyid)
+            if record is None:
+                raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
+            base.check_expected(record, expected, status)
+            updated, event = base.change_status(record, status, now, context)
+            self._update(conn, updated)
+            entries = self._append(conn, [event])
+        publish(entries)
+        return updated
+
+    def rotate(
+        self, keyid: str, new: KeyRecord, now: int, overlap: int, *, context: AuditContext | None = None
+    ) -> tuple[KeyRecord, KeyRecord]:
+        """See :meth:`datafold_auth.registry.KeyRegistry.rotate`."""
+        with self._write("rotation") as conn:
+            old = self._get(conn, keyid)
+            if old is None:
+                raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
+            if conn.execute("SELECT 1 FROM keys WHERE keyid = ?", (new.keyid,)).fetchone():
+                raise RegistryError(f"key {new.keyid} is already registered", Reason.DUPLICATE_KEY)
+            rotated, successor, events = base.rotation(old, new, now, overlap, context)
+            self._update(conn, rotated)
+            self._insert(conn, successor)
+            entries = self._append(conn, events)
+        publish(entries)
+        return rotated, successor
+
+    def _read(
+        self, what: str, sql: str, args: Sequence[Any], convert: Callable[[tuple[Any, ...]], Any]
+    ) -> builtins.list[Any]:
+        try:
+            rows = self._conn().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise RegistryError(f"{what} failed: {exc}") from None
+        return [convert(r) for r in rows]
+
+    def list(
+        self,
+        *,
+        client_id: str | None = None,
+        status: KeyStatus | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[KeyRecord]:
         """See :meth:`datafold_auth.registry.KeyRegistry.list`."""
-        sql, args = f"SELECT {_COLUMNS} FROM keys WHERE 1=1", []  # noqa: S608
+        base.check_page(limit, offset)
+        sql, args = _SELECT + " WHERE 1=1", builtins.list[Any]()
         if client_id is not None:
             sql += " AND client_id = ?"
             args.append(client_id)
         if status is not None:
             sql += " AND status = ?"
             args.append(KeyStatus(status).value)
-        try:
-            rows = self._conn().execute(sql + " ORDER BY created_at, keyid", args).fetchall()
-        except sqlite3.Error as exc:
-            raise RegistryError(f"registry listing failed: {exc}") from None
-        return [_row_to_record(r) for r in rows]
+        sql += " ORDER BY created_at, keyid LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+        return self._read("registry listing", sql, args, _row_to_record)
+
+    def counts(self) -> dict[str, int]:
+        """See :meth:`datafold_auth.registry.KeyRegistry.counts`."""
+        rows = self._read("count", "SELECT status, COUNT(*) FROM keys GROUP BY status", (), tuple)
+        return base.all_counts({status: count for status, count in rows})
+
+    def expire_due(self, now: int, *, context: AuditContext | None = None) -> builtins.list[KeyRecord]:
+        """See :meth:`datafold_auth.registry.KeyRegistry.expire_due`."""
+        with self._write("expiry sweep") as conn:
+            rows = conn.execute(
+                _SELECT + " WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY created_at, keyid", (now,)
+            ).fetchall()
+            changed: builtins.list[KeyRecord] = []
+            events: builtins.list[AuditEvent] = []
+            for record in map(_row_to_record, rows):
+                if base.is_due(record, now):
+                    updated, event = base.change_status(record, KeyStatus.EXPIRED, now, context)
+                    self._update(conn, updated)
+                    changed.append(updated)
+                    events.append(event)
+            entries = self._append(conn, events)
+        publish(entries)
+        return changed
+
+    def append_audit(self, events: Sequence[AuditEvent]) -> builtins.list[AuditEntry]:
+        """See :meth:`datafold_auth.registry.KeyRegistry.append_audit`."""
+        with self._write("audit append") as conn:
+            entries = self._append(conn, events)
+        publish(entries)
+        return entries
+
+    def audit_entries(self, *, after: int = 0, limit: int | None = None) -> builtins.list[AuditEntry]:
+        """See :meth:`datafold_auth.registry.KeyRegistry.audit_entries`."""
+        base.check_page(limit, after)
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
+        return self._read("audit read", sql, (after, -1 if limit is None else limit), _row_to_entry)
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -246,7 +246,7 @@ class KeyFactory:
             client_id: the identity (default ``client-<n>``, n = 1, 2, ... for the keys
                 this factory names itself).
             scopes: a list of scopes, or one space-separated string (``"read write"``).
-            status: ``active`` (default), ``pending``, ``rotated``, ``revoked`` or ``expired``.
+            status: ``active`` (default), ``pending``, ``rotated``, ``revoked``, ``expired`` or ``suspended``.
             expires_in: seconds from the factory's clock until the key stops verifying.
             expires_at: the same as an absolute epoch-seconds time.
             label: free text stored with the key.
@@ -294,12 +294,13 @@ class KeyFactory:
         return key
 
     def revoke_all(self) -> None:
-        """Revoke every registered key this factory made that is still ``active`` or ``pending`` (best effort)."""
+        """Revoke every registered key this factory made that is still ``active``, ``pending`` or
+        ``suspended`` (best effort)."""
         for key in self.keys:
             if key.registry is None:
                 continue
             try:
-                if key.status in (KeyStatus.ACTIVE, KeyStatus.PENDING):
+                if key.status in (KeyStatus.ACTIVE, KeyStatus.PENDING, KeyStatus.SUSPENDED):
                     key.revoke()
             except RegistryError:
                 pass

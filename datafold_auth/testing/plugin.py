@@ -12,6 +12,7 @@ process or between pytest-xdist workers.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -173,12 +174,34 @@ def datafold_key(request: pytest.FixtureRequest, datafold_key_factory: KeyFactor
         marker = request.node.get_closest_marker(MARKER)
         if marker is not None:
             args, kwargs = tuple(marker.args), dict(marker.kwargs)
-    if not args and kwargs.get("client_id") is None:
-        kwargs["client_id"] = datafold_key_factory.client_id_for(DEFAULT_CLIENT_ID)
-    try:
-        return datafold_key_factory(*args, **kwargs)
-    except (TypeError, ValueError, RegistryError) as exc:
-        pytest.fail(f"{where}: {exc}", pytrace=False)
+    problem = _identity_arguments_problem(args, kwargs)
+    if problem is None:
+        if not args and kwargs.get("client_id") is None:
+            kwargs["client_id"] = datafold_key_factory.client_id_for(DEFAULT_CLIENT_ID)
+        try:
+            return datafold_key_factory(*args, **kwargs)
+        except (TypeError, ValueError, RegistryError) as exc:
+            problem = str(exc)
+    # outside the except block: a one-line report, without a chained "During handling..." traceback
+    pytest.fail(f"{where}: {problem}", pytrace=False)
+
+
+def _identity_arguments_problem(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """What is wrong with ``datafold_identity`` arguments as :class:`KeyFactory` takes them, or None."""
+    parameters = list(inspect.signature(KeyFactory.__call__).parameters.values())[1:]  # without self
+    accepted = ", ".join(p.name for p in parameters)
+    unknown = [name for name in kwargs if name not in {p.name for p in parameters}]
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        return f"unknown argument{plural} {', '.join(map(repr, unknown))} (accepted: {accepted})"
+    positional = [p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    if len(args) > len(positional):
+        plural = "s" if len(positional) != 1 else ""
+        return f"takes at most {len(positional)} positional argument{plural} ({', '.join(positional)}); got {len(args)}"
+    twice = [name for name in positional[: len(args)] if name in kwargs]
+    if twice:
+        return f"{twice[0]} given twice (positionally and by name)"
+    return None
 
 
 @pytest.fixture

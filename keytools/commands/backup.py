@@ -60,7 +60,7 @@ from ..common import (
     warn,
     write_file,
 )
-from .import_key import read_input
+from .import_key import input_names, read_input
 
 NAME = "backup"
 HELP = "write a verified backup (pem, json, binary, paper, shamir), or check one: backup verify FILE"
@@ -246,7 +246,7 @@ def _shamir(args: argparse.Namespace) -> int:
             why="--slip39-passphrase",
         )
     mnemonics = split_key(key, plan, passphrase=passphrase)
-    tried = slip39.check_split(mnemonics, plan, meta.keyid, passphrase)
+    tried, total = slip39.check_split(mnemonics, plan, meta.keyid, passphrase), plan.minimal_sets()
     documents = slip39.share_documents(key, _info(meta), plan, mnemonics, passphrase=passphrase is not None)
     ensure_private_dir(args.out_dir)
     paths = [args.out_dir / f"{meta.name}-share-g{g}-m{m}.txt" for g, m, _ in documents]
@@ -289,14 +289,24 @@ def _shamir(args: argparse.Namespace) -> int:
             "keyid": meta.keyid,
             "verified": True,
             "sets_tried": tried,
+            "sets_total": total,
         },
         [
             *(f"share: {p}" for p in paths),
             f"plan: {plan.describe()}",
-            f"verified: {tried} minimal sets of shares restore key {meta.keyid}, and the files read back",
+            f"verified: {_sets_verified(tried, total)} key {meta.keyid}, and the files read back",
         ],
     )
     return 0
+
+
+def _sets_verified(tried: int, total: int) -> str:
+    """E.g. ``all 3 minimal sets of shares restore`` or ``12 of the 12870 minimal sets ... restore``."""
+    if total == 1:
+        return "the only minimal set of shares restores"
+    if tried >= total:
+        return f"all {total} minimal sets of shares restore"
+    return f"{tried} of the {total} minimal sets of shares (every share in at least one) restore"
 
 
 def _minimal(docs: list[slip39.ShareDocument], plan: ShamirPlan) -> list[slip39.ShareDocument]:
@@ -311,14 +321,14 @@ def _minimal(docs: list[slip39.ShareDocument], plan: ShamirPlan) -> list[slip39.
 
 def _verify(args: argparse.Namespace) -> int:
     inputs = [read_input(name) for name in args.files]
-    what = args.files[0]
-    fmt = detect_backup(inputs[0], what=what)
+    names, what = input_names(args.files)
+    fmt = detect_backup(inputs[0], what=names[0])
     passphrase = None
     if needs_passphrase(fmt, inputs):
         passphrase = require_passphrase(
             args, BACKUP_PASSPHRASE, prompt=f"Passphrase of {what}: ", why=f"{what} is encrypted"
         )
-    restored = restore_backup(inputs, passphrase, fmt=fmt, what=what)
+    restored = restore_backup(inputs, passphrase, fmt=fmt, what=what, names=names)
     expected = args.keyid
     store: KeyStore | None = None
     meta: KeyMetadata | None = None
@@ -340,31 +350,46 @@ def _verify(args: argparse.Namespace) -> int:
     if args.record:
         if meta is None or store is None:
             raise KeytoolsError(f"--record: no stored key has keyid {keyid}")
-        location = str(Path(args.files[0]).resolve()) if fmt != "shamir" else str(Path(what).resolve().parent)
+        first = Path(args.files[0]).resolve()
+        location = str(first) if fmt != "shamir" else str(first.parent)
         _record(meta, store, fmt, location, restored.description)
     for warning in restored.warnings:
         warn(warning)
-    info = restored.info
+    info, header = restored.info, restored.header
+    article = "an" if restored.description[:1] in "aeiouAEIOU" else "a"
+    verb = "is" if len(names) == 1 else "together are"
     lines = [
-        f"OK: {what} is {'an' if restored.description[:1] in 'aeiouAEIOU' else 'a'} {restored.description}",
+        f"OK: {what} {verb} {article} {restored.description}",
         f"keyid: {keyid}" + (f" (stored key {meta.name!r})" if meta is not None else " (no stored key has it)"),
     ]
+    label = created = None
     if info is not None:
+        label, created = info.label, info.created
+        lines.append(f"label: {label or '-'}; created {format_time(created)}; client_id {info.client_id or '-'}")
+    elif header is not None:
+        label, created = header.label, header.created
+        when = format_time(created) if created is not None else "-"
         lines.append(
-            f"label: {info.label or '-'}; created {format_time(info.created)}; client_id {info.client_id or '-'}"
+            f"label: {label or '-'}; created {when} (from the document's header lines, which the words do not protect)"
         )
-    lines.append("verified: decrypted in memory, keyid matches, a test signature verifies; nothing was written")
+    lines.append(
+        "verified: "
+        + ("decrypted in memory, " if fmt in ("pem", "json", "binary") else "")
+        + "keyid matches, a test signature verifies; nothing was written"
+    )
     emit(
         args,
         {
             "ok": True,
             "format": fmt,
+            "files": names,
             "description": restored.description,
             "keyid": keyid,
             "stored_key": meta.name if meta is not None else None,
-            "label": info.label if info is not None else None,
-            "created": info.created if info is not None else None,
+            "label": label,
+            "created": created,
             "client_id": info.client_id if info is not None else None,
+            "metadata_authenticated": True if info is not None else (False if header is not None else None),
             "warnings": restored.warnings,
             "recorded": bool(args.record),
         },

@@ -57,6 +57,14 @@ def read_input(name: str) -> bytes:
         raise KeytoolsError(f"cannot read {name}: {exc.strerror}") from None
 
 
+def input_names(files: list[str]) -> tuple[list[str], str]:
+    """How messages name each input FILE (``-`` is ``standard input``), and all of them together
+    (``a.txt``, ``a.txt and b.txt``, ``a.txt, b.txt and c.txt``)."""
+    names = ["standard input" if name == "-" else name for name in files]
+    together = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return names, together
+
+
 def run(args: argparse.Namespace) -> int:
     """Detect, read (asking the file's passphrase only if it is encrypted), self-test, store."""
     data = read_input(args.file)
@@ -93,7 +101,13 @@ def run(args: argparse.Namespace) -> int:
         say(note)
     if not meta.encrypted:
         warn("the private key is stored unencrypted")
-    warn(f"the original file {what} still holds the key: delete it once you have a verified backup")
+    if args.file == "-":
+        warn(
+            "the key was read from standard input: if it came from a file, delete that file once you have a"
+            " verified backup"
+        )
+    else:
+        warn(f"the original file {what} still holds the key: delete it once you have a verified backup")
     result = {**describe(meta, store), "imported_from": imported.description, "notes": imported.notes}
     emit(
         args,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from datafold_auth.keys import backup_file_missing
+
 from ..common import candidate_stores, describe, format_time, warn
 
 NAME = "list"
@@ -18,20 +20,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the keys of every selected store (both keychain and files with --store auto)."""
-    infos = [describe(meta, store) for store, _ in candidate_stores(args) for meta in store.list()]
+    metas = [(store, meta) for store, _ in candidate_stores(args) for meta in store.list()]
+    infos, counts = [], []
+    at_risk, missing = [], []
+    for store, meta in metas:
+        info = describe(meta, store)
+        for record, entry in zip(meta.backups, info["backups"], strict=True):
+            entry["missing"] = backup_file_missing(record)
+        present = sum(not entry["missing"] for entry in info["backups"])
+        counts.append(present)
+        if not present:
+            at_risk.append(meta.name)
+        if present < len(meta.backups):
+            missing.append(meta.name)
+        infos.append(info)
     if args.json:
         print(json.dumps(infos, indent=2, ensure_ascii=False))
         return 0
-    print(f"{'NAME':<20} {'KEYID':<43} {'STORE':<7} {'ENC':<3} {'BACKUP':<6} {'SECURITY':<8} {'CREATED':<20} LABEL")
-    for info in infos:
+    print(f"{'NAME':<20} {'KEYID':<43} {'STORE':<7} {'ENC':<3} {'BACKUP':<7} {'SECURITY':<8} {'CREATED':<20} LABEL")
+    for info, present in zip(infos, counts, strict=True):
         enc = "yes" if info["encrypted"] else "NO"
-        backed = str(len(info["backups"])) if info["backups"] else "NONE"
+        backed = str(present) if present else ("MISSING" if info["backups"] else "NONE")
         created = format_time(info["created"])
         print(
-            f"{info['name']:<20} {info['keyid']} {info['store']:<7} {enc:<3} {backed:<6} {info['security']:<8}"
+            f"{info['name']:<20} {info['keyid']} {info['store']:<7} {enc:<3} {backed:<7} {info['security']:<8}"
             f" {created:<20} {info['label']}"
         )
-    at_risk = [info["name"] for info in infos if not info["backups"]]
+    if missing:
+        warn(f"recorded backup file missing for: {', '.join(missing)} ('keytools show --name NAME' says which)")
     if at_risk:
         warn(f"no verified backup for: {', '.join(at_risk)} (a lost key cannot be recovered by anyone)")
     return 0

@@ -35,7 +35,7 @@ from ..common import (
     say,
     warn,
 )
-from .import_key import read_input
+from .import_key import input_names, read_input
 
 NAME = "restore"
 HELP = (
@@ -60,19 +60,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_json_argument(parser)
 
 
-def _typed(args: argparse.Namespace) -> tuple[list[bytes], BackupFormat, str]:
+def _typed(args: argparse.Namespace) -> tuple[list[bytes], BackupFormat, str, list[str]]:
     if not sys.stdin.isatty():
         raise UsageError("typing words needs a terminal; give the backup FILE (or '-' to read stdin)")
     if args.paper:
         text = getpass.getpass("The 24 words, in order, separated by spaces (input hidden): ")
-        return [text.encode("utf-8")], "paper", "the typed words"
+        return [text.encode("utf-8")], "paper", "the typed words", ["the typed words"]
     shares: list[bytes] = []
     while True:
         text = getpass.getpass(f"Share {len(shares) + 1} (33 words; empty line when done; input hidden): ")
         if not text.strip():
             break
         shares.append(text.encode("utf-8"))
-    return shares, "shamir", "the typed shares"
+    return shares, "shamir", "the typed shares", [f"typed share {i}" for i in range(1, len(shares) + 1)]
+
+
+def _header_note(what: str, used: list[str]) -> str:
+    """The sentence saying which metadata came from a document's unauthenticated header lines."""
+    fields = " and ".join("creation date" if name == "created" else name for name in used)
+    return (
+        f"{fields} taken from the header lines of {what}, which the words do not protect"
+        " (anyone could have changed them); check them with 'keytools show'"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.files:
         inputs = [read_input(name) for name in args.files]
-        what = args.files[0]
-        fmt: BackupFormat = args.format or detect_backup(inputs[0], what=what)
-        location = str(Path(what).resolve()) if what != "-" else "standard input"
+        names, what = input_names(args.files)
+        fmt: BackupFormat = args.format or detect_backup(inputs[0], what=names[0])
+        location = str(Path(args.files[0]).resolve()) if args.files[0] != "-" else "standard input"
     elif args.paper or args.shamir:
-        inputs, fmt, what = _typed(args)
+        inputs, fmt, what, names = _typed(args)
         location = what
     else:
         raise UsageError("give the backup FILE(s), or --paper / --shamir to type the words")
@@ -100,18 +109,26 @@ def run(args: argparse.Namespace) -> int:
         passphrase = require_passphrase(
             args, BACKUP_PASSPHRASE, prompt=f"Passphrase of {what}: ", why=f"{what} is encrypted"
         )
-    restored = restore_backup(inputs, passphrase, fmt=fmt, what=what)
+    restored = restore_backup(inputs, passphrase, fmt=fmt, what=what, names=names)
     key = restored.private_key
     verify_restored(key, restored.keyid)
-    info = restored.info
+    info, header = restored.info, restored.header
+    from_header: list[str] = []  # metadata taken from unauthenticated header lines
+    label = args.label if args.label is not None else (info.label if info else None)
+    if label is None and header is not None and header.label:
+        label = header.label
+        from_header.append("label")
     meta = KeyMetadata.for_key(
         args.name,
         key,
-        label=args.label if args.label is not None else (info.label if info else ""),
+        label=label or "",
         client_id=args.client_id if args.client_id is not None else (info.client_id if info else None),
     )
     if info is not None:
         meta.created = info.created
+    elif header is not None and header.created is not None:
+        meta.created = header.created
+        from_header.append("created")
     now = int(time.time())
     meta.add_backup(BackupRecord(fmt, location, now, now, f"restored from it: {restored.description}"))
     store_passphrase = new_store_passphrase(args, args.name)
@@ -126,11 +143,17 @@ def run(args: argparse.Namespace) -> int:
     say(message)
     for warning in restored.warnings:
         warn(warning)
+    if from_header:
+        say(_header_note(what, from_header))
     if not meta.encrypted:
         warn("the private key is stored unencrypted")
     emit(
         args,
-        {**describe(meta, store), "restored_from": restored.description},
+        {
+            **describe(meta, store),
+            "restored_from": restored.description,
+            "from_unauthenticated_header": from_header,
+        },
         [
             f"restored: {restored.description}",
             f"keyid: {meta.keyid}",

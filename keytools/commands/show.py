@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from datafold_auth.keys import key_status
+from datafold_auth.keys import backup_file_missing, key_status
 
 from ..common import add_json_argument, add_name_argument, describe, emit, find_key, format_time, warn
 
@@ -24,13 +24,16 @@ def run(args: argparse.Namespace) -> int:
     store, meta = find_key(args)
     info = describe(meta, store)
     status = key_status(meta)
-    backups = [
-        f"{b.format} {b.location} (verified {format_time(b.verified)}{', ' + b.detail if b.detail else ''})"
-        for b in meta.backups
-    ]
+    backups = []
+    for record, entry in zip(meta.backups, info["backups"], strict=True):
+        entry["missing"] = backup_file_missing(record)
+        note = "backup file missing; " if entry["missing"] else ""
+        detail = f", {record.detail}" if record.detail else ""
+        backups.append(f"{record.format} {record.location} ({note}verified {format_time(record.verified)}{detail})")
     fields = {
         "name": meta.name,
         "keyid": meta.keyid,
+        "fingerprint": info["fingerprint"],
         "public_jwk": json.dumps(meta.public_jwk()),
         "label": meta.label,
         "client_id": meta.client_id or "-",
@@ -42,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
         "backups": "; ".join(backups) or "NONE verified",
         "security": f"{status.level} ({status.stored}, {'backed up' if status.backed_up else 'NOT backed up'})",
     }
-    emit(args, info, [f"{field + ':':<12}{value}" for field, value in fields.items()])
+    emit(
+        args,
+        info,
+        [
+            f"{field + ':':<11} {value}" if len(field) > 10 else f"{field + ':':<12}{value}"
+            for field, value in fields.items()
+        ],
+    )
     if not args.json:
         for warning in status.warnings:
             warn(warning)

@@ -1,0 +1,101 @@
+"""Redis nonce store: replay protection shared by any number of app instances.
+
+Needs the ``redis`` extra (``pip install 'datafold-auth[redis]'``). URL::
+
+    redis://[:password@]host:6379/0?prefix=datafold:nonce:&timeout=1
+
+Each (keyid, nonce) pair is one Redis key, ``<prefix><keyid> <nonce>``, set
+with ``SET key 1 NX PX <milliseconds>``: atomic set-if-absent with expiry,
+so exactly one of several instances that see the same nonce at the same time
+accepts it, and Redis forgets the entry when the signature could no longer
+pass the freshness check anyway. The time to live is computed from the
+verifier's clock (``expires_at - now``), so the Redis server's clock does not
+matter. Any Redis error fails closed (``503 nonce_store_unavailable``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import NonceStoreError
+from ..registry.hookspecs import hookimpl
+
+DEFAULT_PREFIX = "datafold:nonce:"
+"""Key prefix unless the URL or the constructor gives another one."""
+
+
+class RedisNonceStore:
+    """Nonces in Redis with ``SET NX PX``.
+
+    Args:
+        client: a ``redis.Redis`` client (its connection pool is shared by all threads).
+        prefix: prepended to every key (one per application or test run).
+
+    Raises:
+        NonceStoreError: the ``redis`` package is missing (from :meth:`from_url`).
+    """
+
+    blocking = True
+
+    def __init__(self, client: Any, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str | None = None, timeout: float | None = None) -> RedisNonceStore:
+        """A store for ``redis://`` / ``rediss://`` / ``unix://`` URLs; ``prefix`` and ``timeout``
+        (seconds per command, default 1) may also be query parameters.
+
+        Raises:
+            NonceStoreError: the ``redis`` package is missing or the URL is malformed.
+        """
+        try:
+            import redis
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise NonceStoreError("the Redis nonce store needs: pip install 'datafold-auth[redis]'") from None
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        prefix = prefix if prefix is not None else query.pop("prefix", DEFAULT_PREFIX)
+        query.pop("prefix", None)
+        try:
+            seconds = float(timeout if timeout is not None else query.pop("timeout", 1.0))
+        except ValueError:
+            raise NonceStoreError("timeout must be a number of seconds") from None
+        query.pop("timeout", None)
+        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+        try:
+            client = redis.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
+        except ValueError as exc:
+            raise NonceStoreError(f"invalid Redis URL: {exc}") from None
+        return cls(client, prefix=prefix)
+
+    def add(self, key: str, expires_at: float, now: float) -> bool:
+        """See :meth:`datafold_auth.nonce.NonceStore.add`."""
+        ttl_ms = max(1, math.ceil((expires_at - now) * 1000))
+        try:
+            return bool(self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms))
+        except Exception as exc:  # redis.RedisError and socket errors: fail closed
+            raise NonceStoreError(f"Redis nonce store unavailable: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisNonceStore(prefix={self.prefix!r})"
+
+
+class _Plugin:
+    @hookimpl
+    def datafold_auth_open_nonce_store(self, url: str, options: dict[str, Any]) -> RedisNonceStore | None:
+        if url.split(":", 1)[0] not in ("redis", "rediss", "unix"):
+            return None
+        return RedisNonceStore.from_url(url, **options)
+
+
+plugin = _Plugin()
+"""The built-in ``redis://`` nonce store plugin."""
+
+__all__ = ["DEFAULT_PREFIX", "RedisNonceStore"]

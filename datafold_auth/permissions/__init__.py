@@ -1,0 +1,79 @@
+"""Scope checks per route: the key's scopes are the identity's scopes (docs/operations.md, Permissions).
+
+The middleware authenticates and hands the app an
+:class:`~datafold_auth.middleware.Identity` whose ``scopes`` are those of the
+key that signed. These helpers require scopes per route and answer a
+missing one with ``403 application/problem+json`` and reason
+``insufficient_scope`` (a request that reached the route unsigned gets
+``401 missing_signature``):
+
+* Flask: :func:`datafold_auth.permissions.flask.require_scopes` (a view decorator);
+* Django: :func:`datafold_auth.permissions.django.require_scopes` (a view decorator);
+* Starlette/FastAPI: :func:`datafold_auth.permissions.starlette.require_scopes`
+  (a FastAPI dependency) and :func:`~datafold_auth.permissions.starlette.requires_scopes`
+  (a Starlette endpoint decorator).
+
+Every check goes through :func:`allowed`, which asks the
+``datafold_auth_authorize`` pluggy hook first: an application plugs its
+existing permission system in there (see :mod:`datafold_auth.registry.hookspecs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import PermissionDenied, Reason, SignatureError
+from ..middleware._common import Identity
+
+
+def scopes_tuple(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The required scopes as a tuple; ``"read write"`` counts as two.
+
+    Raises:
+        ValueError: no scope given, or an empty one.
+    """
+    found: list[str] = []
+    for scope in scopes:
+        found.extend(scope.split())
+    if not found:
+        raise ValueError("require at least one scope")
+    return tuple(found)
+
+
+def allowed(identity: Identity | None, scopes: tuple[str, ...], request: Any = None) -> bool:
+    """``True`` if ``identity`` may use a resource requiring ``scopes``.
+
+    The ``datafold_auth_authorize`` hook decides if an implementation answers
+    ``True``/``False``; otherwise every scope must be among ``identity.scopes``.
+    ``None`` (no verified identity) is never allowed.
+    """
+    if identity is None:
+        return False
+    from ..registry import plugin_manager
+
+    verdict = plugin_manager().hook.datafold_auth_authorize(identity=identity, scopes=scopes, request=request)
+    if verdict is not None:
+        return bool(verdict)
+    have = identity.scopes
+    return all(scope in have for scope in scopes)
+
+
+def authorize(identity: Identity | None, scopes: tuple[str, ...], request: Any = None) -> Identity:
+    """Return ``identity`` if :func:`allowed`, else raise.
+
+    Raises:
+        SignatureError: ``missing_signature`` (401): no verified identity (the route is not
+            behind the middleware, or is exempt from it).
+        PermissionDenied: ``insufficient_scope`` (403).
+    """
+    if identity is None:
+        raise SignatureError(
+            "this route needs a verified identity; is it behind the middleware?", Reason.MISSING_SIGNATURE
+        )
+    if not allowed(identity, scopes, request):
+        raise PermissionDenied(f"client {identity.client_id!r} lacks scope(s) {' '.join(scopes)}")
+    return identity
+
+
+__all__ = ["allowed", "authorize", "scopes_tuple"]

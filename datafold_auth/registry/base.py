@@ -1,0 +1,228 @@
+"""Lifecycle rules every registry backend applies the same way (used by memory, SQLite and PostgreSQL).
+
+Backends do the storage and the atomicity; the decisions (which event a
+status change writes, what a rotation does to both records, which keys the
+expiry sweep touches) are made here, so that the backends cannot drift apart.
+The conformance suite (tests/test_conformance_registry.py) checks them all.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Collection
+from dataclasses import replace
+from typing import Any
+
+from ..audit import AuditContext, AuditEvent
+from ..errors import Reason, RegistryError
+from .records import EXPIRABLE, KeyRecord, KeyStatus
+
+
+def status_event(old: KeyStatus, new: KeyStatus) -> str:
+    """The audit event name of a status change: ``approved`` (pending -> active), ``activated``
+    (any other -> active), else the new status (``suspended``, ``revoked``, ``expired``, ...)."""
+    if new is KeyStatus.ACTIVE:
+        return "approved" if old is KeyStatus.PENDING else "activated"
+    return new.value
+
+
+def register_event(record: KeyRecord, context: AuditContext | None) -> AuditEvent:
+    """The audit event of storing ``record`` (``registered``, or ``context.event``)."""
+    return AuditEvent.of(
+        "registered",
+        record.updated_at,
+        context,
+        keyid=record.keyid,
+        client_id=record.client_id,
+        status=record.status.value,
+        scopes=list(record.scopes),
+        replaces=record.replaces,
+    )
+
+
+def check_expected(record: KeyRecord, expected: Collection[KeyStatus] | None, target: KeyStatus) -> None:
+    """Raise ``invalid_transition`` unless ``record.status`` is in ``expected`` (``None``: anything goes)."""
+    if expected is not None and record.status not in expected:
+        raise RegistryError(
+            f"key {record.keyid} is {record.status.value}; cannot become {target.value}", Reason.INVALID_TRANSITION
+        )
+
+
+def change_status(
+    record: KeyRecord, status: KeyStatus, now: int, context: AuditContext | None
+) -> tuple[KeyRecord, AuditEvent]:
+    """The new record and its audit event for a status change at ``now``."""
+    status = KeyStatus(status)
+    reason = (context.reason if context else "")[:500]
+    updated = record.with_status(status, now, reason)
+    event = AuditEvent.of(
+        status_event(record.status, status),
+        now,
+        context,
+        keyid=record.keyid,
+        client_id=record.client_id,
+        **{"from": record.status.value, "to": status.value},
+    )
+    return updated, event
+
+
+def rotation(
+    old: KeyRecord, new: KeyRecord, now: int, overlap: int, context: AuditContext | None
+) -> tuple[KeyRecord, KeyRecord, list[AuditEvent]]:
+    """What rotating ``old`` to ``new`` at ``now`` stores, and its two audit events.
+
+    The old key becomes ``rotated`` with ``overlap_until = now + overlap`` (it
+    keeps verifying until then) and ``replaced_by``; the new key is stored with
+    ``replaces``, the old key's client_id and the given status.
+
+    Raises:
+        RegistryError: ``invalid_transition`` if ``old`` is not usable at ``now``
+            (only an ``active`` key that has not expired can be rotated);
+            ``invalid_request`` if ``new`` is for another client or ``overlap`` is negative.
+    """
+    if old.status is not KeyStatus.ACTIVE or not old.is_usable(now):
+        raise RegistryError(
+            f"key {old.keyid} is {old.effective_status(now).value}; only an active key can be rotated",
+            Reason.INVALID_TRANSITION,
+        )
+    if new.client_id != old.client_id:
+        raise RegistryError("the new key must belong to the same client", Reason.INVALID_REQUEST)
+    if overlap < 0:
+        raise RegistryError("the overlap must not be negative", Reason.INVALID_REQUEST)
+    reason = (context.reason if context else "")[:500]
+    until = now + int(overlap)
+    rotated = replace(
+        old,
+        status=KeyStatus.ROTATED,
+        updated_at=now,
+        rotated_at=now,
+        overlap_until=until,
+        replaced_by=new.keyid,
+        status_reason=reason,
+    )
+    successor = replace(new, replaces=old.keyid)
+    events = [
+        AuditEvent.of(
+            "rotated",
+            now,
+            context,
+            keyid=old.keyid,
+            client_id=old.client_id,
+            replaced_by=new.keyid,
+            overlap_until=until,
+        ),
+        AuditEvent.of(
+            "registered",
+            now,
+            AuditContext(
+                actor=context.actor if context else "system",
+                reason=reason,
+                request_id=context.request_id if context else None,
+            ),
+            keyid=new.keyid,
+            client_id=new.client_id,
+            status=new.status.value,
+            scopes=list(new.scopes),
+            replaces=old.keyid,
+        ),
+    ]
+    return rotated, successor, events
+
+
+def is_due(record: KeyRecord, now: int) -> bool:
+    """``True`` if the expiry sweep moves ``record`` to ``expired`` at ``now``."""
+    return record.expires_at is not None and record.expires_at <= now and record.status in EXPIRABLE
+
+
+def all_counts(found: dict[str, int]) -> dict[str, int]:
+    """Counts for every status (zeros included), in :class:`KeyStatus` order."""
+    return {status.value: int(found.get(status.value, 0)) for status in KeyStatus}
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    """Raise ``ValueError`` for a negative ``limit``/``offset``."""
+    if (limit is not None and limit < 0) or offset < 0:
+        raise ValueError("limit and offset must not be negative")
+
+
+# ------------------------------------------------ registries of the first contract
+
+
+def _accepts(method: Any, name: str) -> bool:
+    key = (type(getattr(method, "__self__", None)), getattr(method, "__name__", ""), name)
+    found = _ACCEPTS.get(key)
+    if found is None:
+        try:
+            params = inspect.signature(method).parameters
+        except (TypeError, ValueError):
+            found = False
+        else:
+            found = name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if len(_ACCEPTS) < 1024:
+            _ACCEPTS[key] = found
+    return found
+
+
+_ACCEPTS: dict[tuple[Any, str, str], bool] = {}
+
+
+def register_with(
+    registry: Any, record: KeyRecord, context: AuditContext | None, *, allow_existing_client: bool = False
+) -> KeyRecord:
+    """``registry.register(record, context=..., allow_existing_client=...)``, also for a registry written
+    against the first contract (``register(record)``: no audit context; adding a key to an existing
+    client is then refused with ``client_id_taken``)."""
+    if _accepts(registry.register, "context"):
+        result: KeyRecord = registry.register(record, context=context, allow_existing_client=allow_existing_client)
+        return result
+    if allow_existing_client:
+        raise RegistryError("this registry holds one key per client_id", Reason.CLIENT_ID_TAKEN)
+    result = registry.register(record)
+    return result
+
+
+def set_status_with(
+    registry: Any,
+    keyid: str,
+    status: KeyStatus,
+    now: int,
+    context: AuditContext | None,
+    expected: Collection[KeyStatus] | None,
+) -> KeyRecord:
+    """``registry.set_status(...)`` with ``context``/``expected``, also for a first-contract registry
+    (``set_status(keyid, status, now)``: ``expected`` is then checked by a read first, not atomically)."""
+    if _accepts(registry.set_status, "expected"):
+        result: KeyRecord = registry.set_status(keyid, status, now, context=context, expected=expected)
+        return result
+    current = registry.get(keyid)
+    if current is None:
+        raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
+    check_expected(current, expected, status)
+    result = registry.set_status(keyid, status, now)
+    return result
+
+
+def require(registry: Any, method: str) -> Any:
+    """``getattr(registry, method)``, or a :class:`RegistryError` naming the missing part of the contract."""
+    found = getattr(registry, method, None)
+    if not callable(found):
+        raise RegistryError(
+            f"{type(registry).__name__} does not implement KeyRegistry.{method} (docs/registry.md)",
+            Reason.REGISTRY_UNAVAILABLE,
+        )
+    return found
+
+
+__all__ = [
+    "all_counts",
+    "change_status",
+    "check_expected",
+    "check_page",
+    "is_due",
+    "register_event",
+    "register_with",
+    "require",
+    "rotation",
+    "set_status_with",
+    "status_event",
+]

@@ -1,0 +1,43 @@
+"""``keytools client-keys URL``: the keys (devices) of this key's client at the server."""
+
+from __future__ import annotations
+
+import argparse
+
+from datafold_auth import Signer
+from datafold_auth.registration import client_keys_url, lifecycle_request
+
+from ..common import KeytoolsError, add_key_arguments, load_signing_key
+from ..http import dumps, expect, send
+
+NAME = "client-keys"
+HELP = "list the keys of this key's client at a server (status, label, fingerprint), signed by this key"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options: URL, --client-id, --timeout, --json and the key options."""
+    parser.add_argument("url", help="the registration endpoint's keys URL, e.g. https://api.example/register/keys")
+    parser.add_argument("--client-id", help="the client (default: the key's client id)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server (default 30)")
+    parser.add_argument("--json", action="store_true", help="print the server's answer as JSON")
+    add_key_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one line per key: keyid, status, fingerprint, label (``*`` marks this key)."""
+    key, meta, _store = load_signing_key(args)
+    signer = Signer(key)
+    client_id = args.client_id or meta.client_id or signer.keyid
+    try:
+        request = lifecycle_request(signer, "GET", client_keys_url(args.url, client_id))
+    except ValueError as exc:
+        raise KeytoolsError(str(exc)) from None
+    doc = expect(send(request, timeout=args.timeout), 200, what="listing")
+    if args.json:
+        print(dumps(doc))
+        return 0
+    print(f"client {doc['client_id']!r}: {len(doc['keys'])} key(s)")
+    for record in doc["keys"]:
+        mark = "*" if record["keyid"] == signer.keyid else " "
+        print(f"{mark} {record['keyid']}  {record['status']:<9}  {record['fingerprint']}  {record['label']}")
+    return 0
