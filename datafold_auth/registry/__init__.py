@@ -199,9 +199,10 @@ class CachedRegistry:
 
     Records are kept for ``ttl`` seconds, so a status change made elsewhere
     (revocation, suspension) takes effect on this instance within ``ttl``
-    seconds: that is the revocation bound. Unknown keyids are cached too, for
-    ``negative_ttl`` seconds, so that a flood of made-up keyids does not reach
-    the backend. Writes pass through and drop the cached entry.
+    seconds: that is the revocation bound (on the instance that made the
+    change too: writes go to the backend, not through this cache). Unknown
+    keyids are cached too, for ``negative_ttl`` seconds, so that a flood of
+    made-up keyids does not reach the backend.
 
     Args:
         registry: the backend.
