@@ -136,7 +136,8 @@ function badges(key) {
   else if (reg.status === "active") out.push(["badge-ok", "Registered: active", `Checked ${when(reg.checkedAt)}.`]);
   else if (reg.status === "not_found") out.push(["badge-bad", "Not found on the server", `Checked ${when(reg.checkedAt)}.`]);
   else if (reg.status === "pending") out.push(["badge-warn", "Registered: pending", "Waiting for an operator to approve it."]);
-  else out.push(["badge-bad", `Registered: ${reg.status}`, "The server refuses requests signed with this key."]);
+  else if (reg.status === "rotating") out.push(["badge-warn", "Rotation unconfirmed", "Check its status: active means the rotation happened."]);
+  else out.push([reg.status === "rotated" || reg.status === "suspended" ? "badge-warn" : "badge-bad", `Registered: ${reg.status}`, df.describeStatus(reg.status).text]);
   if (key.protection === "non-extractable") {
     out.push(["badge-ok", "Non-extractable", "The browser signs with it but never hands it out."]);
   } else {
@@ -201,6 +202,7 @@ function renderKey(key) {
   item.append(el("h3", { id: headingId, text: key.label || "(no label)" }));
   const facts = el("dl", { class: "facts" });
   facts.append(el("dt", { text: "Keyid" }), el("dd", {}, [el("code", { class: "keyid", text: key.keyid })]));
+  facts.append(el("dt", { text: "Fingerprint" }), el("dd", {}, [el("code", { class: "fingerprint", text: df.fingerprint(key.keyid) })]));
   facts.append(el("dt", { text: "Client id" }), el("dd", { text: key.registration?.clientId || key.clientId || "(the keyid)" }));
   facts.append(el("dt", { text: "Created" }), el("dd", { text: when(key.created) }));
   item.append(facts);

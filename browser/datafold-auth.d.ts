@@ -38,12 +38,16 @@ export interface Problem {
  * "structured_field", "missing_component", "unsupported_component", "http_error".
  */
 export class DatafoldAuthError extends Error {
-  constructor(reason: string, message: string, options?: { status?: number; problem?: Problem | null; cause?: unknown });
+  constructor(reason: string, message: string, options?: { status?: number; problem?: Problem | null; cause?: unknown; retryAfter?: number });
   readonly reason: string;
   /** HTTP status of a server's refusal. */
   readonly status: number | undefined;
   /** The server's problem document, when there was one. */
   readonly problem: Problem | null;
+  /** Seconds of the server's Retry-After (429 `rate_limited`, 503). */
+  readonly retryAfter: number | undefined;
+  /** Set by {@link rotate} when the rotation's outcome is not known or it was not done: the new key, to keep. */
+  newSigner?: Signer;
 }
 
 export class StructuredFieldError extends DatafoldAuthError {
@@ -187,6 +191,8 @@ export interface RegistrationOptions {
   clientId?: string | null;
   label?: string | null;
   scopes?: string[] | null;
+  /** On 429 `rate_limited`, wait up to this many seconds (Retry-After) and sign again (default 0: throw). */
+  maxRetryWait?: number;
 }
 
 /** The server's key record (docs/protocol.md section 4). */
@@ -196,16 +202,66 @@ export interface KeyRecord {
   client_id: string;
   label: string;
   scopes: string[];
-  status: "active" | "pending" | "rotated" | "revoked" | "expired" | string;
+  status: "active" | "pending" | "rotated" | "revoked" | "expired" | "suspended" | string;
   created_at: number;
   updated_at: number;
   expires_at: number | null;
+  fingerprint?: string;
+  replaces?: string | null;
+  replaced_by?: string | null;
+  rotated_at?: number | null;
+  overlap_until?: number | null;
 }
 
 export function readProblem(response: Response): Promise<Problem | null>;
 export function registrationBody(jwk: PublicJwk, options?: RegistrationOptions): { body: string; headers: Record<string, string> };
 export function register(signer: Signer, url: string | URL, options?: RegistrationOptions): Promise<KeyRecord>;
 export function fetchKeyRecord(url: string | URL, keyid: string, options?: { fetch?: typeof fetch }): Promise<KeyRecord | null>;
+export function retryAfterSeconds(response: Response): number | undefined;
+export function describeStatus(status: string): { usable: boolean; text: string };
+
+// ---------------------------------------------------------------- key lifecycle (protocol.md section 7)
+
+export const NEW_KEY_LABEL: "df-new";
+export const NEW_KEY_TAG: "datafold-new-key";
+
+export interface RotationOptions {
+  /** Sent as the new key's label (default on the server: the current key's). */
+  label?: string | null;
+  /** Sent as `expires_at` (never later than the current key's). */
+  expiresAt?: number | null;
+  /** `created` of both signatures, epoch seconds (default: the clock). */
+  now?: number;
+  /** Nonce of the `df` signature (default: random). */
+  nonce?: string;
+  /** Nonce of the `df-new` signature (default: random). */
+  newNonce?: string;
+  fetch?: typeof fetch;
+}
+export interface SignedRotation {
+  url: string;
+  method: "POST";
+  /** Content-Type, Content-Digest, Signature-Input (`df`, `df-new`), Signature (`df`, `df-new`). */
+  headers: [string, string][];
+  body: string;
+  newSigner: Signer;
+  /** The `df` and `df-new` signature bases. */
+  bases: [string, string];
+}
+export interface RotationResult {
+  /** Signs with the new key: use it from now on. */
+  signer: Signer;
+  record: KeyRecord;
+  previous: KeyRecord | null;
+}
+
+/** The 32-character base32 fingerprint of a keyid, in 8 groups of 4 (protocol.md 7.6). */
+export function fingerprint(keyid: string): string;
+export function rotationRequest(signer: Signer, newKey: Signer | CryptoKeyPair, url: string | URL, options?: RotationOptions): Promise<SignedRotation>;
+export function rotate(signer: Signer, newKey: Signer | CryptoKeyPair, url: string | URL, options?: RotationOptions): Promise<RotationResult>;
+export function revoke(signer: Signer, url: string | URL, options?: { reason?: string; keyid?: string }): Promise<KeyRecord>;
+export function approve(signer: Signer, url: string | URL, keyid: string): Promise<KeyRecord>;
+export function listClientKeys(signer: Signer, url: string | URL, clientId: string): Promise<{ client_id: string; keys: KeyRecord[] }>;
 
 // ---------------------------------------------------------------- backups
 
@@ -328,4 +384,10 @@ export class KeyStore {
   delete(keyid: string): Promise<void>;
   register(keyid: string, url: string | URL, options?: RegistrationOptions): Promise<{ record: KeyRecord; key: KeyInfo }>;
   refreshStatus(keyid: string, url?: string | URL): Promise<KeyInfo>;
+  rotate(
+    keyid: string,
+    url?: string | URL,
+    options?: RotationOptions & { protection?: "non-extractable" | "passphrase"; passphrase?: string; iterations?: number },
+  ): Promise<{ key: KeyInfo; previous: KeyInfo; record: KeyRecord; signer: Signer }>;
+  revoke(keyid: string, url?: string | URL, options?: { reason?: string; by?: string }): Promise<{ record: KeyRecord; key: KeyInfo }>;
 }

@@ -41,7 +41,7 @@ export class DatafoldAuthError extends Error {
   /**
    * @param {string} reason
    * @param {string} message
-   * @param {{status?: number, problem?: Problem | null, cause?: unknown}} [options]
+   * @param {{status?: number, problem?: Problem | null, cause?: unknown, retryAfter?: number}} [options]
    */
   constructor(reason, message, options = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -52,6 +52,8 @@ export class DatafoldAuthError extends Error {
     this.status = options.status;
     /** @type {Problem | null} the RFC 9457 problem document, for answers of a server */
     this.problem = options.problem ?? null;
+    /** @type {number | undefined} seconds to wait before signing again (`Retry-After` of a 429 `rate_limited` or 503) */
+    this.retryAfter = options.retryAfter;
   }
 }
 
@@ -1042,8 +1044,41 @@ export function signedFetch(signer, input, init) {
 // ------------------------------------------------------------------ server answers and registration
 
 /**
+ * *sync* The seconds of a `Retry-After` header (a number, or an HTTP date), or undefined.
+ * @param {Response} response
+ * @returns {number | undefined}
+ */
+export function retryAfterSeconds(response) {
+  const value = (response.headers.get("retry-after") || "").trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
+/**
+ * *sync* What a key status means for its holder (docs/operations.md section 3):
+ * `{usable, text}` for `active`, `pending`, `rotated`, `suspended`, `revoked`, `expired`, `not_found`.
+ * @param {string} status
+ * @returns {{usable: boolean, text: string}}
+ */
+export function describeStatus(status) {
+  const texts = /** @type {Record<string, [boolean, string]>} */ ({
+    active: [true, "The server accepts requests signed with this key."],
+    pending: [false, "Waiting for approval by an operator or by another active key of the same client."],
+    rotated: [true, "Replaced by a new key; accepted until the rotation overlap ends."],
+    suspended: [false, "Suspended by an operator: refused until an operator approves it again."],
+    revoked: [false, "Revoked: refused for ever. Register or rotate to a new key."],
+    expired: [false, "Expired: refused. Register a new key (rotate before expiry next time)."],
+    not_found: [false, "The server does not know this key."],
+  });
+  const [usable, text] = texts[status] ?? [false, `Status ${status}: the server refuses requests signed with this key.`];
+  return { usable, text };
+}
+
+/**
  * The RFC 9457 problem document of a refused request (`{type, title, status, reason}`), or null.
- * Reads the body of `response`.
+ * Reads the body of `response`. A `Retry-After` (429 `rate_limited`, 503) is added as `retry_after` (seconds).
  * @param {Response} response
  * @returns {Promise<Problem | null>}
  */
@@ -1052,7 +1087,10 @@ export async function readProblem(response) {
   if (!/^application\/(problem\+)?json\b/i.test(type)) return null;
   try {
     const doc = await response.json();
-    return doc && typeof doc === "object" && typeof doc.reason === "string" ? doc : null;
+    if (!(doc && typeof doc === "object" && typeof doc.reason === "string")) return null;
+    const wait = retryAfterSeconds(response);
+    if (wait !== undefined && doc.retry_after === undefined) doc.retry_after = wait;
+    return doc;
   } catch {
     return null;
   }
@@ -1079,7 +1117,10 @@ export function registrationBody(jwk, options = {}) {
  * is signed by the key being registered. Resolves to the server's key record
  * (`{keyid, status, client_id, ...}`); a refusal throws a
  * {@link DatafoldAuthError} whose `reason` is the server's (`duplicate_key`,
- * `client_id_taken`, `bad_proof`, ...).
+ * `client_id_taken`, `bad_proof`, ...). `429 rate_limited` carries `retryAfter`
+ * (seconds); with `options.maxRetryWait` (seconds) a wait up to that long is
+ * done here and the request signed again. The record's `status` may be
+ * `pending` or `suspended` (see {@link describeStatus}).
  *
  * @param {Signer} signer
  * @param {string | URL} url
@@ -1088,9 +1129,14 @@ export function registrationBody(jwk, options = {}) {
  */
 export async function register(signer, url, options = {}) {
   const { body, headers } = registrationBody(signer.publicJwk, options);
-  const response = await signer.fetch(url, { method: "POST", headers, body });
-  if (response.status === 201 || response.status === 200) return response.json();
-  throw await refusal(response, "registration");
+  for (;;) {
+    const response = await signer.fetch(url, { method: "POST", headers, body });
+    if (response.status === 201 || response.status === 200) return response.json();
+    const error = await refusal(response, "registration");
+    const wait = error.retryAfter;
+    if (response.status !== 429 || wait === undefined || wait > (options.maxRetryWait ?? 0)) throw error;
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));  // then sign again: a fresh nonce
+  }
 }
 
 /**
@@ -1116,7 +1162,211 @@ async function refusal(response, what) {
   const problem = await readProblem(response.clone());
   const reason = problem ? problem.reason : "http_error";
   const title = problem && problem.title ? problem.title : response.statusText || "unexpected answer";
-  return new DatafoldAuthError(reason, `${what} refused: ${response.status} ${reason}: ${title}`, { status: response.status, problem });
+  const retryAfter = retryAfterSeconds(response);
+  const wait = retryAfter === undefined ? "" : ` (wait ${retryAfter} s, then sign again)`;
+  return new DatafoldAuthError(reason, `${what} refused: ${response.status} ${reason}: ${title}${wait}`, { status: response.status, problem, retryAfter });
+}
+
+// ------------------------------------------------------------------ key lifecycle (docs/protocol.md section 7)
+
+/** The label of the new key's proof signature in a rotation (protocol.md 7.1). */
+export const NEW_KEY_LABEL = "df-new";
+/** The tag of the new key's proof signature in a rotation (protocol.md 7.1). */
+export const NEW_KEY_TAG = "datafold-new-key";
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/**
+ * *sync* The fingerprint people compare out of band (protocol.md 7.6): the
+ * first 20 bytes of the keyid's SHA-256 thumbprint in RFC 4648 base32, as 8
+ * groups of 4 characters, e.g. `SD5M V7VJ WFKW NGCU B5YM AEL2 ELVD PPK4`.
+ * @param {string} keyid
+ * @returns {string}
+ */
+export function fingerprint(keyid) {
+  let bytes;
+  try {
+    bytes = typeof keyid === "string" && /^[A-Za-z0-9_-]{43}$/.test(keyid) ? base64urlDecode(keyid) : null;
+  } catch {
+    bytes = null;
+  }
+  if (!bytes || bytes.length !== 32) throw new DatafoldAuthError("invalid_key", "not a keyid (43 base64url characters)");
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const byte of bytes.subarray(0, 20)) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += BASE32[(acc >> bits) & 31];
+    }
+    acc &= 0xff;
+  }
+  return out.match(/.{4}/g)?.join(" ") ?? out;
+}
+
+/**
+ * @param {string | URL} url
+ * @param {string} keyid
+ * @param {string} action
+ */
+function keyActionUrl(url, keyid, action) {
+  return `${String(url).replace(/\/+$/, "")}/${encodeURIComponent(keyid)}/${action}`;
+}
+
+/**
+ * @param {Signer | CryptoKeyPair} key
+ * @param {SignerOptions} [options]
+ * @returns {Promise<Signer>}
+ */
+async function asSigner(key, options = {}) {
+  if (key instanceof Signer) return Signer.create(key.privateKey, key.publicJwk, options);
+  if (key && key.privateKey && key.publicKey) return Signer.create(key.privateKey, key.publicKey, options);
+  throw new TypeError("the new key must be a CryptoKeyPair or a Signer");
+}
+
+/**
+ * Build the signed rotation request of protocol.md section 7.1 without sending it:
+ * `POST {url}/{current keyid}/rotate` with body `{"jwk": <new public JWK>}`
+ * (plus `label`, `expires_at` when given), one `Content-Digest`, the `df`
+ * signature by the current key (tag `datafold`) and the `df-new` signature by
+ * the new key (tag `datafold-new-key`), joined in one `Signature-Input` and one
+ * `Signature` field line, `df` first.
+ *
+ * @param {Signer} signer the current key
+ * @param {Signer | CryptoKeyPair} newKey the new key
+ * @param {string | URL} url the keys collection, e.g. `https://api.example/register/keys`
+ * @param {RotationOptions} [options]
+ * @returns {Promise<SignedRotation>}
+ */
+export async function rotationRequest(signer, newKey, url, options = {}) {
+  const proof = await asSigner(newKey, { label: NEW_KEY_LABEL, tag: NEW_KEY_TAG, expiresIn: signer.expiresIn, digestAlgorithms: signer.digestAlgorithms });
+  if (proof.keyid === signer.keyid) throw new DatafoldAuthError("invalid_request", "the new key must differ from the current one");
+  /** @type {Record<string, unknown>} */
+  const doc = { jwk: proof.publicJwk };
+  if (options.label != null) doc.label = options.label;
+  if (options.expiresAt != null) doc.expires_at = options.expiresAt;
+  const body = JSON.stringify(doc);
+  const target = keyActionUrl(url, signer.keyid, "rotate");
+  const now = options.now ?? Date.now() / 1000;
+  const request = { method: "POST", url: target, headers: { "Content-Type": "application/json" }, body };
+  const first = await signer.sign(request, { now, nonce: options.nonce });
+  const second = await proof.sign(request, { now, nonce: options.newNonce });
+  const field = (/** @type {SignedParts} */ s, /** @type {string} */ name) => s.headers.find(([n]) => n === name)?.[1] ?? "";
+  const digest = field(first, "Content-Digest");
+  if (digest !== field(second, "Content-Digest")) throw new DatafoldAuthError("invalid_request", "the two signers use different digest algorithms");
+  /** @type {[string, string][]} */
+  const headers = [
+    ["Content-Type", "application/json"],
+    ["Content-Digest", digest],
+    ["Signature-Input", `${field(first, "Signature-Input")}, ${field(second, "Signature-Input")}`],
+    ["Signature", `${field(first, "Signature")}, ${field(second, "Signature")}`],
+  ];
+  return { url: target, method: "POST", headers, body, newSigner: await asSigner(proof, {}), bases: [first.signatureBase, second.signatureBase] };
+}
+
+/**
+ * Rotate: replace the signer's key by `newKey` on the server (protocol.md 7.1).
+ * On `201` resolves to `{signer, record, previous}`: `signer` signs with the
+ * new key (with the current signer's options); from then on use it. The old
+ * key keeps verifying until `previous.overlap_until`.
+ *
+ * If the answer is lost (network error, or a 5xx), the rotation may have
+ * happened: `GET {url}/{new keyid}` decides (its `replaces` is the old keyid:
+ * done; `404`: not done). When that cannot be known either, throws reason
+ * `rotation_unknown` with the new key's signer as `error.newSigner`: keep the
+ * new private key and call `rotate` again with it (or look the key up later).
+ * A refusal throws the server's reason (`key_not_active`, `invalid_transition`,
+ * `duplicate_key`, `rate_limited`, ...).
+ *
+ * @param {Signer} signer the current key
+ * @param {Signer | CryptoKeyPair} newKey
+ * @param {string | URL} url the keys collection
+ * @param {RotationOptions} [options]
+ * @returns {Promise<RotationResult>}
+ */
+export async function rotate(signer, newKey, url, options = {}) {
+  const built = await rotationRequest(signer, newKey, url, options);
+  const fetchImpl = options.fetch ?? signer.fetchImpl ?? globalThis.fetch;
+  const next = await Signer.create(built.newSigner.privateKey, built.newSigner.publicJwk, {
+    label: signer.label, tag: signer.tag, expiresIn: signer.expiresIn, digestAlgorithms: signer.digestAlgorithms, fetch: signer.fetchImpl,
+  });
+  /** @type {unknown} */
+  let lost;
+  try {
+    const response = await fetchImpl(built.url, { method: "POST", headers: built.headers, body: built.body, redirect: "manual" });
+    if (response.status === 201 || response.status === 200) {
+      const doc = await response.json();
+      return { signer: next, record: doc.key, previous: doc.previous };
+    }
+    if (response.status < 500) throw await refusal(response, "rotation");
+    lost = await refusal(response, "rotation");
+  } catch (error) {
+    if (error instanceof DatafoldAuthError) throw error;
+    lost = error;
+  }
+  // the answer is lost: did the rotation happen?
+  let record;
+  try {
+    record = await fetchKeyRecord(url, next.keyid, { fetch: fetchImpl });
+  } catch (error) {
+    throw Object.assign(
+      new DatafoldAuthError("rotation_unknown", "The rotation's answer was lost and the server cannot say yet whether it happened; keep the new key and try again.", { cause: error }),
+      { newSigner: next },
+    );
+  }
+  if (record && record.replaces === signer.keyid) return { signer: next, record, previous: await fetchKeyRecord(url, signer.keyid, { fetch: fetchImpl }) };
+  if (lost instanceof DatafoldAuthError) throw Object.assign(lost, { newSigner: next });
+  throw Object.assign(new DatafoldAuthError("network_error", `rotation not done: ${lost}`, { cause: lost }), { newSigner: next });
+}
+
+/**
+ * Revoke a key as its holder (protocol.md 7.2): `POST {url}/{keyid}/revoke`
+ * signed by `signer`. `keyid` defaults to the signer's own key; another
+ * active key of the same client may revoke a lost device's key. Final.
+ * Resolves to the record (`status: "revoked"`).
+ *
+ * @param {Signer} signer
+ * @param {string | URL} url the keys collection
+ * @param {{reason?: string, keyid?: string}} [options]
+ * @returns {Promise<KeyRecord>}
+ */
+export async function revoke(signer, url, options = {}) {
+  const init = options.reason == null
+    ? { method: "POST" }
+    : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: options.reason }) };
+  const response = await signer.fetch(keyActionUrl(url, options.keyid ?? signer.keyid, "revoke"), init);
+  if (response.ok) return response.json();
+  throw await refusal(response, "revocation");
+}
+
+/**
+ * Approve a `pending` key of the signer's client (protocol.md 7.3), after comparing {@link fingerprint}s.
+ * @param {Signer} signer an active key of the same client
+ * @param {string | URL} url the keys collection
+ * @param {string} keyid the pending key
+ * @returns {Promise<KeyRecord>}
+ */
+export async function approve(signer, url, keyid) {
+  const response = await signer.fetch(keyActionUrl(url, keyid, "approve"), { method: "POST" });
+  if (response.ok) return response.json();
+  throw await refusal(response, "approval");
+}
+
+/**
+ * The keys of a client (protocol.md 7.4), oldest first: `GET {mount}/clients/{clientId}/keys`,
+ * signed by a usable key of that client.
+ * @param {Signer} signer
+ * @param {string | URL} url the keys collection (`{mount}/keys`)
+ * @param {string} clientId
+ * @returns {Promise<{client_id: string, keys: KeyRecord[]}>}
+ */
+export async function listClientKeys(signer, url, clientId) {
+  const mount = String(url).replace(/\/+$/, "").replace(/\/keys$/, "");
+  const response = await signer.fetch(`${mount}/clients/${encodeURIComponent(clientId)}/keys`, { headers: { Accept: "application/json" } });
+  if (response.ok) return response.json();
+  throw await refusal(response, "key listing");
 }
 
 // ------------------------------------------------------------------ DER (just enough for PKCS#8 and PBES2)
@@ -2372,6 +2622,71 @@ export class KeyStore {
       registration: { url: String(target), status: record ? record.status : "not_found", clientId: record ? record.client_id : null, checkedAt: Math.floor(Date.now() / 1000) },
     });
   }
+
+  /**
+   * Rotate a stored, registered key (protocol.md 7.1): generate the new key
+   * and store it here FIRST (so it survives a lost answer), then send the
+   * rotation signed by both keys. On success the new key's record says
+   * `active` and the old one's `rotated`; sign with the returned `signer`
+   * (the old key keeps verifying during the overlap). A refusal deletes the
+   * new key again; `rotation_unknown` (the answer is lost and the server
+   * cannot be asked) keeps it with status `rotating`: call
+   * {@link KeyStore#refreshStatus} on it later (`active` means it happened).
+   *
+   * @param {string} keyid the current key
+   * @param {string | URL} [url] the keys collection (default: where the key was registered)
+   * @param {RotationOptions & {protection?: "non-extractable" | "passphrase", passphrase?: string, iterations?: number}} [options]
+   *   `label`/`expiresAt` are sent to the server when given
+   * @returns {Promise<{key: KeyInfo, previous: KeyInfo, record: KeyRecord, signer: Signer}>}
+   */
+  async rotate(keyid, url, options = {}) {
+    const info = await this.#require(keyid);
+    const target = url ?? info.registration?.url;
+    if (!target) throw new DatafoldAuthError("invalid_request", "This key was never registered; give the registration URL.");
+    const signer = await this.load(keyid);
+    const clientId = info.registration?.clientId ?? info.clientId ?? null;
+    const fresh = await this.create({
+      label: options.label ?? info.label, clientId, protection: options.protection, passphrase: options.passphrase, iterations: options.iterations,
+    });
+    const stamp = () => Math.floor(Date.now() / 1000);
+    await this.update(fresh.keyid, { registration: { url: String(target), status: "rotating", clientId, checkedAt: stamp() } });
+    let result;
+    try {
+      result = await rotate(signer, await this.load(fresh.keyid), target, options);
+    } catch (error) {
+      if (!(error instanceof DatafoldAuthError && error.reason === "rotation_unknown")) await this.delete(fresh.keyid);
+      throw error;
+    }
+    const key = await this.update(fresh.keyid, {
+      registration: { url: String(target), status: result.record.status, clientId: result.record.client_id ?? clientId, checkedAt: stamp() },
+    });
+    const previous = await this.update(keyid, {
+      registration: { url: String(target), status: result.previous?.status ?? "rotated", clientId: info.registration?.clientId ?? clientId, checkedAt: stamp() },
+    });
+    return { key, previous, record: result.record, signer: result.signer };
+  }
+
+  /**
+   * Revoke a stored key on the server as its holder (protocol.md 7.2; final)
+   * and record the new status. `options.by`: revoke with another stored key of
+   * the same client (a lost device's key from this one).
+   *
+   * @param {string} keyid
+   * @param {string | URL} [url] default: where the key was registered
+   * @param {{reason?: string, by?: string}} [options]
+   * @returns {Promise<{record: KeyRecord, key: KeyInfo}>}
+   */
+  async revoke(keyid, url, options = {}) {
+    const info = await this.#require(keyid);
+    const target = url ?? info.registration?.url;
+    if (!target) throw new DatafoldAuthError("invalid_request", "This key was never registered; give the registration URL.");
+    const signer = await this.load(options.by ?? keyid);
+    const record = await revoke(signer, target, { reason: options.reason, keyid });
+    const key = await this.update(keyid, {
+      registration: { url: String(target), status: record.status, clientId: record.client_id ?? null, checkedAt: Math.floor(Date.now() / 1000) },
+    });
+    return { record, key };
+  }
 }
 
 // ------------------------------------------------------------------ types
@@ -2386,12 +2701,16 @@ export class KeyStore {
  * @typedef {{kty: "OKP", crv: "Ed25519", x: string}} PublicJwk
  * @typedef {{type?: string, title?: string, status?: number, reason: string}} Problem
  * @typedef {{keyid: string, jwk: PublicJwk, client_id: string, label: string, scopes: string[], status: string,
- *   created_at: number, updated_at: number, expires_at: number | null}} KeyRecord
+ *   created_at: number, updated_at: number, expires_at: number | null, fingerprint?: string, replaces?: string | null,
+ *   replaced_by?: string | null, rotated_at?: number | null, overlap_until?: number | null}} KeyRecord
  * @typedef {{method?: string, url: string | URL, headers?: HeadersInit, body?: string | ArrayBuffer | ArrayBufferView | null}} SignableRequest
  * @typedef {{method: string, url: URL, fields: Map<string, string[]>, body: Uint8Array}} NormalizedRequest
  * @typedef {{label?: string, tag?: string | null, expiresIn?: number | null, digestAlgorithms?: ("sha-256" | "sha-512")[], fetch?: typeof fetch}} SignerOptions
  * @typedef {{headers: [string, string][], signatureBase: string, created: number, nonce: string, keyid: string}} SignedParts
- * @typedef {{clientId?: string | null, label?: string | null, scopes?: string[] | null}} RegistrationOptions
+ * @typedef {{clientId?: string | null, label?: string | null, scopes?: string[] | null, maxRetryWait?: number}} RegistrationOptions
+ * @typedef {{label?: string | null, expiresAt?: number | null, now?: number, nonce?: string, newNonce?: string, fetch?: typeof fetch}} RotationOptions
+ * @typedef {{url: string, method: "POST", headers: [string, string][], body: string, newSigner: Signer, bases: [string, string]}} SignedRotation
+ * @typedef {{signer: Signer, record: KeyRecord, previous: KeyRecord | null}} RotationResult
  * @typedef {{format?: "pem" | "json" | "binary", iterations?: number, label?: string, created?: number, clientId?: string | null,
  *   salt?: Uint8Array, iv?: Uint8Array, nonce?: Uint8Array}} BackupOptions
  * @typedef {{format: "pem" | "json" | "binary", data: string | Uint8Array, keyid: string, filename: string, mimeType: string}} Backup
