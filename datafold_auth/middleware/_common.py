@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from .. import wire
+from ..audit import AuditSink, request_id
 from ..errors import DatafoldAuthError
 from ..message import Request
-from ..verifier import VerifiedSignature
+from ..verifier import VerifiedSignature, Verifier
 
 logger = logging.getLogger("datafold_auth")
 """Rejections are logged here at INFO (reason, detail, keyid, method, path; never signatures or bodies)."""
@@ -199,3 +202,65 @@ __all__ = [
     "log_rejection",
     "logger",
 ]
+
+
+App = TypeVar("App")
+
+
+class MiddlewareBase(Generic[App]):
+    """What the WSGI and ASGI middleware share: their configuration and refusal bookkeeping.
+
+    Args:
+        app: the wrapped application.
+        verifier: checks signatures, keys and nonces.
+        paths: path prefixes to protect (``None``: every path).
+        exempt: path prefixes passed through unsigned (e.g. registration, health checks).
+        max_body: largest body in bytes read for verification.
+        authority: public ``host[:port]`` used for ``@authority`` behind a proxy
+            (default: the ``Host`` header).
+        clock: current time in epoch seconds, passed to the verifier as ``now``.
+        audit: where rejected requests are recorded (an :class:`~datafold_auth.audit.AuditSink`;
+            off the request path). With one, refusals also carry a ``request_id``
+            (the client's ``X-Request-Id`` when it is sane, else a new one).
+
+    Raises:
+        ValueError: a path prefix does not start with ``/``.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        verifier: Verifier,
+        *,
+        paths: str | Iterable[str] | None = None,
+        exempt: str | Iterable[str] = (),
+        max_body: int = wire.DEFAULT_MAX_BODY,
+        authority: str | None = None,
+        clock: Callable[[], float] = time.time,
+        audit: AuditSink | None = None,
+    ) -> None:
+        self.app = app
+        self.audit = audit
+        self.verifier = verifier
+        self.selector = PathSelector(paths, exempt)
+        self.max_body = max_body
+        self.authority = authority
+        self.clock = clock
+
+    def _refused(
+        self,
+        error: DatafoldAuthError,
+        request: Request | None,
+        method: str,
+        path: str,
+        *,
+        offered_request_id: str | None,
+        remote: str | None,
+    ) -> str | None:
+        """Log a refusal and, with an audit sink, record it; return its request id (``None`` without a sink)."""
+        keyid = log_rejection(error, request, method, path)
+        if self.audit is None:
+            return None
+        rid = request_id(offered_request_id)
+        self.audit.rejected(error, keyid=keyid, method=method, path=path, remote=remote, request_id=rid)
+        return rid

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from .. import wire
-from ..audit import AuditSink, request_id
 from ..errors import DatafoldAuthError, Reason
 from ..message import Request
-from ..verifier import VerifiedSignature, Verifier
-from ._common import IDENTITY_KEY, VERIFIED_KEY, Identity, PathSelector, asgi_mount, log_rejection
+from ..verifier import VerifiedSignature
+from ._common import IDENTITY_KEY, VERIFIED_KEY, Identity, MiddlewareBase, asgi_mount
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,7 +21,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class DatafoldAuthASGIMiddleware:
+class DatafoldAuthASGIMiddleware(MiddlewareBase[ASGIApp]):
     """Verify the signature of every protected HTTP request before ``app`` sees it.
 
     ``lifespan`` scopes and unprotected paths pass through untouched. A
@@ -43,60 +41,22 @@ class DatafoldAuthASGIMiddleware:
     is not called. If ``verifier.blocking``, verification runs in a worker
     thread so the event loop is never blocked.
 
-    Args:
-        app: the ASGI application.
-        verifier: checks signatures, keys and nonces.
-        paths: path prefixes to protect (``None``: every path).
-        exempt: path prefixes passed through unsigned (e.g. registration, health checks).
-        max_body: largest body in bytes read for verification.
-        authority: public ``host[:port]`` used for ``@authority`` behind a proxy
-            (default: the ``Host`` header).
-        clock: current time in epoch seconds, passed to the verifier as ``now``.
-        audit: where rejected requests are recorded (an :class:`~datafold_auth.audit.AuditSink`;
-            off the request path). With one, refusals also carry a ``request_id``
-            (the client's ``X-Request-Id`` when it is sane, else a new one).
-
-    Raises:
-        ValueError: a path prefix does not start with ``/``.
+    Arguments: see :class:`~datafold_auth.middleware._common.MiddlewareBase`
+    (``app`` is the ASGI application).
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        verifier: Verifier,
-        *,
-        paths: str | Iterable[str] | None = None,
-        exempt: str | Iterable[str] = (),
-        max_body: int = wire.DEFAULT_MAX_BODY,
-        authority: str | None = None,
-        clock: Callable[[], float] = time.time,
-        audit: AuditSink | None = None,
-    ) -> None:
-        self.app = app
-        self.audit = audit
-        self.verifier = verifier
-        self.selector = PathSelector(paths, exempt)
-        self.max_body = max_body
-        self.authority = authority
-        self.clock = clock
 
     def _rejected(
         self, error: DatafoldAuthError, request: Request | None, scope: Scope, method: str, path: str
     ) -> str | None:
-        """Log a refusal and, with an audit sink, record it; return its request id (``None`` without a sink)."""
-        keyid = log_rejection(error, request, method, path)
-        if self.audit is None:
-            return None
         offered = None
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
                 offered = value.decode("latin-1")
                 break
-        rid = request_id(offered)
         client = scope.get("client")
-        remote = client[0] if client else None
-        self.audit.rejected(error, keyid=keyid, method=method, path=path, remote=remote, request_id=rid)
-        return rid
+        return self._refused(
+            error, request, method, path, offered_request_id=offered, remote=client[0] if client else None
+        )
 
     async def _verify(self, request: Request) -> VerifiedSignature:
         if self.verifier.blocking:
