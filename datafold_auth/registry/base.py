@@ -145,6 +145,39 @@ def check_page(limit: int | None, offset: int) -> None:
         raise ValueError("limit and offset must not be negative")
 
 
+def list_query(
+    select: str,
+    placeholder: str,
+    *,
+    client_id: str | None,
+    status: KeyStatus | None,
+    limit: int | None,
+    offset: int,
+    no_limit: int | None,
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of ``KeyRegistry.list`` for the SQL backends.
+
+    Args:
+        select: ``SELECT <columns> FROM keys``.
+        placeholder: the driver's parameter marker (``?`` or ``%s``).
+        no_limit: the ``LIMIT`` value that means "all" for this database.
+
+    Raises:
+        ValueError: a negative ``limit``/``offset``.
+    """
+    check_page(limit, offset)
+    conditions, args = [], list[Any]()
+    if client_id is not None:
+        conditions.append(f"client_id = {placeholder}")
+        args.append(client_id)
+    if status is not None:
+        conditions.append(f"status = {placeholder}")
+        args.append(KeyStatus(status).value)
+    where = " WHERE " + " AND ".join(conditions) if conditions else ""
+    args += [no_limit if limit is None else limit, offset]
+    return f"{select}{where} ORDER BY created_at, keyid LIMIT {placeholder} OFFSET {placeholder}", args
+
+
 # ------------------------------------------------ registries of the first contract
 
 

@@ -397,16 +397,9 @@ class PostgresRegistry:
         offset: int = 0,
     ) -> builtins.list[KeyRecord]:
         """See :meth:`datafold_auth.registry.KeyRegistry.list`."""
-        base.check_page(limit, offset)
-        sql, args = _SELECT + " WHERE TRUE", builtins.list[Any]()
-        if client_id is not None:
-            sql += " AND client_id = %s"
-            args.append(client_id)
-        if status is not None:
-            sql += " AND status = %s"
-            args.append(KeyStatus(status).value)
-        sql += " ORDER BY created_at, keyid LIMIT %s OFFSET %s"
-        args += [limit, offset]
+        sql, args = base.list_query(
+            _SELECT, "%s", client_id=client_id, status=status, limit=limit, offset=offset, no_limit=None
+        )
         return self._read("registry listing", sql, args, _record)
 
     def counts(self) -> dict[str, int]:

@@ -355,16 +355,9 @@ class SQLiteRegistry:
         offset: int = 0,
     ) -> builtins.list[KeyRecord]:
         """See :meth:`datafold_auth.registry.KeyRegistry.list`."""
-        base.check_page(limit, offset)
-        sql, args = _SELECT + " WHERE 1=1", builtins.list[Any]()
-        if client_id is not None:
-            sql += " AND client_id = ?"
-            args.append(client_id)
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(KeyStatus(status).value)
-        sql += " ORDER BY created_at, keyid LIMIT ? OFFSET ?"
-        args += [-1 if limit is None else limit, offset]
+        sql, args = base.list_query(
+            _SELECT, "?", client_id=client_id, status=status, limit=limit, offset=offset, no_limit=-1
+        )
         return self._read("registry listing", sql, args, _row_to_record)
 
     def counts(self) -> dict[str, int]:
