@@ -78,6 +78,8 @@ class BackupInfo:
         """
         if not isinstance(self.keyid, str) or not KEYID_RE.fullmatch(self.keyid):
             raise KeyFormatError("backup keyid is not 43 characters of base64url")
+        if b64url_encode(b64url_decode(self.keyid)) != self.keyid:  # the last character's 2 spare bits must be 0
+            raise KeyFormatError("backup keyid is not canonical base64url")
         if type(self.created) is not int or not 0 <= self.created <= _MAX_CREATED:
             raise KeyFormatError("backup creation time is not a non-negative integer")
         if not isinstance(self.label, str) or len(_utf8(self.label, "label")) > MAX_LABEL_BYTES:
@@ -237,7 +239,7 @@ class Envelope:
             doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
         except KeyFormatError:
             raise
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise KeyFormatError("not a valid JSON document (truncated or damaged?)") from exc
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
             raise KeyFormatError(f'not a DataFold JSON backup (no "format": "{FORMAT_NAME}")')

@@ -41,7 +41,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -134,7 +134,7 @@ def _pem_label(data: bytes) -> str | None:
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays or objects nested too deep
         return None
 
 
@@ -173,7 +173,7 @@ def _identify_der(data: bytes) -> Identified:
         return Identified("private", "pkcs8-der", f"PKCS#8 DER, encrypted ({info})", encrypted=True)
     try:
         key = serialization.load_der_private_key(data, None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+    except (ValueError, TypeError, UnsupportedAlgorithm, InternalError):  # InternalError: Ed448/X448 of 32 bytes
         return Identified("unknown", "", f"{len(data)} bytes of DER that are not a PKCS#8 or SPKI key")
     if not isinstance(key, Ed25519PrivateKey):
         return Identified("unknown", "pkcs8-der", f"this DER is an {_algorithm_name(key)} private key, not Ed25519")
@@ -266,7 +266,7 @@ def _identify_pem(text: bytes, label: str) -> Identified:
     if label == "PRIVATE KEY":
         try:
             key = serialization.load_pem_private_key(text, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
+        except (ValueError, TypeError, UnsupportedAlgorithm, InternalError):
             return Identified("unknown", "pkcs8-pem", "a PRIVATE KEY PEM whose content is not valid PKCS#8")
         if not isinstance(key, Ed25519PrivateKey):
             return Identified("unknown", "pkcs8-pem", f"this PEM is {_algorithm_name(key)}, not Ed25519")

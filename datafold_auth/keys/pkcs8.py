@@ -31,7 +31,7 @@ import os
 import unicodedata
 from dataclasses import dataclass
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -304,7 +304,7 @@ def decode_private_key(pem: bytes, passphrase: bytes | bytearray | None, *, what
         if password is not None:
             raise WrongPassphraseError(f"wrong passphrase for {what} (or the encrypted key is damaged)") from exc
         raise KeyFormatError(f"{what} is not a valid PKCS#8 {'DER' if der else 'PEM'} private key") from exc
-    except (TypeError, UnsupportedAlgorithm) as exc:
+    except (TypeError, UnsupportedAlgorithm, InternalError) as exc:  # InternalError: e.g. Ed448 with 32 bytes
         raise KeyFormatError(f"{what} is not a supported PKCS#8 private key") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFormatError(f"{what} is not an Ed25519 key")

@@ -44,6 +44,9 @@ from .secret import wipe
 HEADER = "DataFold key Shamir share (SLIP-39), format 1"
 SHARE_WORDS = 33
 """Words in a SLIP-39 share of a 256-bit secret."""
+MAX_ITERATION_EXPONENT = 9
+"""Largest SLIP-39 iteration exponent e read or written: 10000 * 2^9 = 5.12 million PBKDF2 iterations, within
+the 10,000,000 bound of :mod:`.kdf`, so that a hostile share cannot make a restore run for minutes (e = 15: two)."""
 _WORDS: list[str] = list(_WORDLIST)
 _WORD_SET = frozenset(_WORDS)
 
@@ -146,9 +149,11 @@ def split_key(
             (it patches a module global of ``shamir_mnemonic`` while splitting).
 
     Raises:
-        KeyFormatError: the plan or passphrase is not allowed by SLIP-39.
+        KeyFormatError: the plan or passphrase is not allowed by SLIP-39, or the exponent is out of bounds.
     """
     plan.check()
+    if type(iteration_exponent) is not int or not 0 <= iteration_exponent <= MAX_ITERATION_EXPONENT:
+        raise KeyFormatError(f"the SLIP-39 iteration exponent must be 0 to {MAX_ITERATION_EXPONENT}")
     secret = slip39_passphrase(passphrase)
     original = _shamir_impl.RANDOM_BYTES
     if random_bytes is not None:
@@ -215,6 +220,16 @@ def combine(mnemonics: Iterable[str], passphrase: bytes | bytearray | None = Non
         KeyFormatError: a share is malformed, shares do not belong together, or too few.
     """
     canonical = [_canonical(m.split(), f"share {i}") for i, m in enumerate(mnemonics, 1)]
+    for i, mnemonic in enumerate(canonical, 1):
+        try:
+            exponent = shamir_mnemonic.Share.from_mnemonic(mnemonic).iteration_exponent
+        except shamir_mnemonic.MnemonicError:
+            continue  # combine_mnemonics below reports it
+        if exponent > MAX_ITERATION_EXPONENT:
+            raise KeyFormatError(
+                f"share {i} asks for SLIP-39 iteration exponent {exponent}; this reader accepts at most"
+                f" {MAX_ITERATION_EXPONENT} (a damaged or hostile share?)"
+            )
     try:
         secret = bytearray(shamir_mnemonic.combine_mnemonics(canonical, slip39_passphrase(passphrase)))
     except shamir_mnemonic.MnemonicError as exc:
@@ -387,6 +402,7 @@ def check_split(
 __all__ = [
     "EXHAUSTIVE_LIMIT",
     "HEADER",
+    "MAX_ITERATION_EXPONENT",
     "SHARE_WORDS",
     "ShamirPlan",
     "ShareDocument",
