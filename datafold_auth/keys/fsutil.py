@@ -11,6 +11,9 @@ Rules (POSIX; on Windows the mode bits are not enforced and only atomicity holds
   can be fully written before any is moved into place (the file store writes
   key and metadata that way), and so that a staged file can be read back from
   disk and verified before it gets its real name (backups).
+* A temporary file left by a writer that was killed (``kill -9``, power loss)
+  is never read; :func:`stage` removes those of the same destination before
+  staging a new one.
 * A folder that holds keys is kept at mode 0700 (:func:`ensure_private_dir`).
 * :func:`read_private_file` refuses a file that group or others may access,
   with the ``chmod`` that fixes it in the message.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shlex
 import stat
 import tempfile
@@ -56,14 +60,39 @@ def ensure_private_dir(folder: Path) -> None:
         raise KeyStoreError(f"cannot create private folder {folder}: {exc.strerror}") from exc
 
 
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+"""The random part of a :func:`tempfile.mkstemp` name."""
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Remove the temporary files :func:`stage` left beside ``path`` in a process that died (best effort).
+
+    Only names of the exact form ``.<name>.<8 random characters>.tmp`` are removed.
+    Two processes writing the same destination at once are not supported anyway
+    (the last rename wins); here the earlier one may then fail, never corrupt a file.
+    """
+    prefix = f".{path.name}."
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".tmp") and _TEMP_RANDOM.fullmatch(name[len(prefix) : -4]):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
+
+
 def stage(path: Path, data: bytes | bytearray) -> Path:
     """Write ``data`` to a new mode-0600 temporary file beside ``path``, fsync it, return its path.
 
-    The temporary name is ``.<name>.<random>.tmp``. On failure nothing is left.
+    The temporary name is ``.<name>.<random>.tmp``; those a killed process left
+    for the same ``path`` are removed first (:func:`remove_stale_temps`). On
+    failure nothing is left.
 
     Raises:
         OSError: from the OS (``ENOSPC``, ``EROFS``, ``EACCES``, ...).
     """
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
@@ -190,6 +219,7 @@ __all__ = [
     "ensure_private_dir",
     "fsync_dir",
     "read_private_file",
+    "remove_stale_temps",
     "stage",
     "write_private_file",
 ]

@@ -30,7 +30,9 @@ class RedisNonceStore:
     """Nonces in Redis with ``SET NX PX``.
 
     Args:
-        client: a ``redis.Redis`` client (its connection pool is shared by all threads).
+        client: a ``redis.Redis`` client (its connection pool is shared by all threads). Give it
+            ``socket_timeout`` and ``socket_connect_timeout`` (seconds; :meth:`from_url` sets both),
+            else a Redis that hangs hangs the requests instead of failing them with 503.
         prefix: prepended to every key (one per application or test run).
 
     Raises:
@@ -46,10 +48,12 @@ class RedisNonceStore:
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None, timeout: float | None = None) -> RedisNonceStore:
         """A store for ``redis://`` / ``rediss://`` / ``unix://`` URLs; ``prefix`` and ``timeout``
-        (seconds per command, default 1) may also be query parameters.
+        (seconds per command and per connection attempt, default 1, finite and above 0) may also be
+        query parameters.
 
         Raises:
-            NonceStoreError: the ``redis`` package is missing or the URL is malformed.
+            NonceStoreError: the ``redis`` package is missing, the URL is malformed or the timeout
+                is not a positive finite number.
         """
         try:
             import redis
@@ -63,6 +67,8 @@ class RedisNonceStore:
             seconds = float(timeout if timeout is not None else query.pop("timeout", 1.0))
         except ValueError:
             raise NonceStoreError("timeout must be a number of seconds") from None
+        if not (math.isfinite(seconds) and seconds > 0):  # else every command fails: 503s for ever
+            raise NonceStoreError(f"timeout must be a positive number of seconds, not {seconds}")
         query.pop("timeout", None)
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
         try:

@@ -25,9 +25,11 @@ what a superuser might still change).
 from __future__ import annotations
 
 import builtins
+import math
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -84,7 +86,7 @@ MIGRATIONS: dict[int, list[str]] = {
             seq   BIGINT NOT NULL,
             hash  TEXT NOT NULL
         )""",
-        f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')",  # noqa: S608 (a constant)
+        f"INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')",  # noqa: S608  # nosec B608  # constants only
         """CREATE FUNCTION datafold_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""",
         """CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
@@ -99,8 +101,8 @@ _COLUMNS = (
     "keyid, public_key, client_id, label, scopes, status, created_at, updated_at, expires_at,"
     " replaces, replaced_by, rotated_at, overlap_until, status_reason"
 )
-_SELECT = f"SELECT {_COLUMNS} FROM keys"  # noqa: S608 (constant columns)
-_INSERT = f"INSERT INTO keys ({_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"  # noqa: S608
+_SELECT = f"SELECT {_COLUMNS} FROM keys"  # noqa: S608  # nosec B608  # constant text; values are bound parameters
+_INSERT = f"INSERT INTO keys ({_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"  # noqa: S608  # nosec B608  # constants only
 _UPDATE = (
     "UPDATE keys SET status = %s, updated_at = %s, replaced_by = %s, rotated_at = %s, overlap_until = %s,"
     " status_reason = %s WHERE keyid = %s"
@@ -197,7 +199,8 @@ class PostgresRegistry:
 
     Raises:
         RegistryError: psycopg is not installed, the database cannot be reached,
-            the schema name is invalid, or the schema is newer than this software.
+            the schema name is invalid, a pool option is out of range (before any
+            connection is tried), or the schema is newer than this software.
     """
 
     blocking = True
@@ -219,6 +222,12 @@ class PostgresRegistry:
             raise RegistryError("the PostgreSQL registry needs: pip install 'datafold-auth[postgres]'") from None
         if not SCHEMA_RE.fullmatch(schema):
             raise RegistryError(f"invalid schema name {schema!r} (lowercase letters, digits, _)")
+        if not 0 <= pool_min <= pool_max or pool_max < 1:
+            raise RegistryError(
+                f"pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1 (not {pool_min}, {pool_max})"
+            )
+        if not (math.isfinite(pool_timeout) and pool_timeout > 0) or connect_timeout < 1:
+            raise RegistryError("pool_timeout must be a positive number of seconds and connect_timeout at least 1")
         self._psycopg = psycopg
         self.schema = schema
         self.conninfo = conninfo
@@ -229,6 +238,9 @@ class PostgresRegistry:
             max_size=pool_max,
             timeout=pool_timeout,
             kwargs={"autocommit": True, "options": options, "connect_timeout": connect_timeout},
+            # a connection is checked (one empty round trip) before use, so that a database
+            # restart that left dead connections in the pool costs no 503 once it is back
+            check=ConnectionPool.check_connection,
             open=False,
             name=f"datafold-{schema}",
         )
@@ -291,7 +303,7 @@ class PostgresRegistry:
         entries = chain(events, head[0], head[1])
         with conn.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",  # noqa: S608
+                f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",  # noqa: S608  # nosec B608  # constants only
                 [
                     (
                         e.seq,
@@ -360,7 +372,12 @@ class PostgresRegistry:
             base.check_expected(record, expected, status)
             updated, event = base.change_status(record, status, now, context)
             conn.execute(_UPDATE, _update_values(updated))
-            entries = self._append(conn, head, [event])
+            events = [event]
+            if status is KeyStatus.REVOKED:
+                for previous, cascade in base.revoked_predecessors(updated, now, context, partial(self._locked, conn)):
+                    conn.execute(_UPDATE, _update_values(previous))
+                    events.append(cascade)
+            entries = self._append(conn, head, events)
         publish(entries)
         return updated
 
@@ -438,7 +455,7 @@ class PostgresRegistry:
     def audit_entries(self, *, after: int = 0, limit: int | None = None) -> builtins.list[AuditEntry]:
         """See :meth:`datafold_auth.registry.KeyRegistry.audit_entries`."""
         base.check_page(limit, after)
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s"  # noqa: S608  # nosec B608  # constants only
         return self._read("audit read", sql, (after, limit), _entry)
 
     def close(self) -> None:
