@@ -3,12 +3,10 @@
 * :func:`cli` runs ``keytools`` in-process (fast) and returns exit code, stdout, stderr;
 * :func:`run_keytools` runs ``python -m keytools`` as a real process;
 * :func:`tmpfs` mounts a small tmpfs (root only) for full-disk and read-only tests;
-* :func:`secret_forms` lists the ways a private key could leak into text.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import os
@@ -20,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from datafold_auth.keys import seed_words
 from keytools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,25 +99,6 @@ def openssl(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
     """Run the real openssl command."""
     assert OPENSSL is not None
     return subprocess.run([OPENSSL, *map(str, args)], capture_output=True, check=False, timeout=120)
-
-
-def secret_forms(key: Ed25519PrivateKey) -> list[str]:
-    """Every text form in which this private key might leak."""
-    seed = key.private_bytes_raw()
-    plain_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    words = seed_words(key)
-    return [
-        seed.hex(),
-        seed.hex().upper(),
-        base64.b64encode(seed).decode().rstrip("="),
-        base64.urlsafe_b64encode(seed).decode().rstrip("="),
-        base64.b64encode(seed + key.public_key().public_bytes_raw()).decode()[:40],
-        *[line for line in plain_pem.splitlines() if "-----" not in line],
-        " ".join(words[:3]),
-        " ".join(words[10:13]),
-    ]
 
 
 def files_in(folder: Path) -> list[str]:

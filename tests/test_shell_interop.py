@@ -6,14 +6,13 @@
 * the library's openssl signing reproduces RFC 9421 B.2.6;
 * keys made by the scripts load in :mod:`datafold_auth.keys` and keytools
   keys work in the scripts;
-* no secret appears on any command line the scripts run.
+* (no secret on any command line: tests/test_secrets_shell.py, with the secrets harness).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -327,65 +326,6 @@ def test_library_signing_reproduces_rfc9421_b26(shell: str, tmp_path: Path, rfc_
         capture_output=True, text=True, env=clean_env(), check=False,
     )  # fmt: skip
     assert ok(proc) == rfc_vectors["rfc9530_content_digest"]["sha-256"]
-
-
-# --- no secret on a command line -------------------------------------------------------
-
-LOGGED_COMMANDS = [
-    "openssl", "curl", "mktemp", "rm", "ln", "mv", "mkdir", "chmod", "ls", "od", "tr", "sed", "date", "cat", "wc",
-    "tail", "dirname", "basename", "grep", "cut", "readlink", "cmp", "dd",
-]  # fmt: skip
-
-
-def _logging_path(tmp_path: Path, log: Path) -> str:
-    """A PATH whose first folder wraps the scripts' external commands: each call's argv is
-    logged, and so is the internal passphrase variable if anything but openssl receives it."""
-    wrap = tmp_path / "wrap"
-    wrap.mkdir()
-    for name in LOGGED_COMMANDS:
-        real = shutil.which(name)
-        assert real is not None, name
-        leak = (
-            "" if name == "openssl" else f'[ -z "${{DATAFOLD_OPENSSL_PASS+x}}" ] || echo "LEAK to {name}" >>"{log}"\n'
-        )
-        (wrap / name).write_text(
-            f'#!/bin/sh\nprintf "%s " {name} "$@" >>"{log}"\necho >>"{log}"\n{leak}exec {real} "$@"\n'
-        )
-        (wrap / name).chmod(0o755)
-    return f"{wrap}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-
-
-@pytest.mark.parametrize("shell", SHELLS)
-def test_no_secret_on_any_command_line(shell: str, tmp_path: Path) -> None:
-    from .test_shell_scripts import example_server
-
-    log = tmp_path / "argv.log"
-    env = {"PATH": _logging_path(tmp_path, log)}
-    pass_file = write_pass_file(tmp_path / "pass")
-    key_file = tmp_path / "k" / "key.pem"
-    read_fd, write_fd = os.pipe()
-    os.write(write_fd, PASSPHRASE.encode() + b"\n")
-    os.close(write_fd)
-    try:
-        ok(run(shell, "generate", "--passphrase-fd", str(read_fd), key_file, env=env, pass_fds=[read_fd]))
-    finally:
-        os.close(read_fd)
-    with example_server("flask", tmp_path) as server:
-        ok(run(shell, "register", "-k", key_file, "--passphrase-file", pass_file, server.register_url, env=env))
-        ok(run(shell, "request", "-k", key_file, "-d", '{"n":1}', "POST", server.url + "/api/items",
-               env={**env, "DATAFOLD_AUTH_PASSPHRASE": PASSPHRASE}))  # fmt: skip
-        ok(run(shell, "setup", "--state", tmp_path / "state", "--passphrase-file", pass_file, "--register-url",
-               server.register_url, "--verify-url", server.url + "/api/hello", env=env))  # fmt: skip
-    key = decode_private_key(key_file.read_bytes(), PASSPHRASE.encode())
-    secrets = [PASSPHRASE, base64.b64encode(key.private_bytes_raw()).decode().rstrip("=")]
-    plain_pem = _pem(key).decode().splitlines()[1]
-    secrets.append(plain_pem)
-    text = log.read_text()
-    assert "openssl pkeyutl -sign" in text and "curl " in text and "openssl genpkey" in text
-    assert "LEAK" not in text
-    for secret in secrets:
-        assert secret not in text
-    assert "env:DATAFOLD_OPENSSL_PASS" in text
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -68,8 +68,7 @@ class RegistrationASGIApp(RegistrationService):
         try:
             found = self.route_action(method, path)
             if found.action == "lookup":
-                assert found.keyid is not None  # noqa: S101
-                response = await self._run(self.lookup, found.keyid)
+                response = await self._run(self.lookup, found.need_keyid())
             else:
                 fields = {k.lower(): v for k, v in scope.get("headers", ())}
                 offered = fields.get(b"x-request-id")

@@ -189,10 +189,15 @@ def _text_member(doc: dict[str, Any], name: str, limit: int) -> str:
     return value
 
 
+MAX_EXPIRES_AT = 253402300799
+"""Latest accepted ``expires_at``: 9999-12-31T23:59:59Z (a larger integer overflowed the SQL
+registries' 64-bit columns: a 500 from SQLite, a 503 from PostgreSQL)."""
+
+
 def _expires_member(doc: dict[str, Any]) -> int | None:
     value = doc.get("expires_at")
-    if value is not None and type(value) is not int:
-        raise _invalid('"expires_at" must be an integer (epoch seconds)')
+    if value is not None and (type(value) is not int or value > MAX_EXPIRES_AT):
+        raise _invalid(f'"expires_at" must be an integer (epoch seconds) of at most {MAX_EXPIRES_AT}')
     return value
 
 
@@ -721,6 +726,23 @@ class Route:
     keyid: str | None = None
     client_id: str | None = None
 
+    def need_keyid(self) -> str:
+        """The keyid of a per-key route.
+
+        Raises:
+            RegistrationError: ``not_found``: the route has no keyid (a checked error, not an ``assert``,
+                so that it also holds under ``python -O``).
+        """
+        if self.keyid is None:
+            raise RegistrationError(f"no keyid for {self.action!r}", R.NOT_FOUND)
+        return self.keyid
+
+    def need_client_id(self) -> str:
+        """The client id of a ``client_keys`` route (``RegistrationError`` ``not_found`` if it has none)."""
+        if self.client_id is None:
+            raise RegistrationError(f"no client id for {self.action!r}", R.NOT_FOUND)
+        return self.client_id
+
 
 _KEY_ACTIONS = {"rotate", "revoke", "approve"}
 
@@ -890,15 +912,15 @@ class RegistrationService:
         if request_id:
             headers.append(("X-Request-Id", request_id))
         if found.action == "client_keys":
-            assert found.client_id is not None  # noqa: S101 (routing guarantees it)
-            records = handle_client_keys(request, found.client_id, policy=self.policy, **common)
-            doc = {"client_id": found.client_id, "keys": [r.to_dict() for r in records]}
+            client_id = found.need_client_id()
+            records = handle_client_keys(request, client_id, policy=self.policy, **common)
+            doc = {"client_id": client_id, "keys": [r.to_dict() for r in records]}
             return json_response(200, doc, headers)
-        assert found.keyid is not None  # noqa: S101
+        keyid = found.need_keyid()
         if found.action == "rotate":
             old, new = handle_rotation(
                 request,
-                found.keyid,
+                keyid,
                 policy=self.policy,
                 overlap=self.rotation_overlap,
                 key_lifetime=self.key_lifetime,
@@ -911,10 +933,10 @@ class RegistrationService:
                 201, {"key": new.to_dict(), "previous": old.to_dict()}, [("Location", location), *headers]
             )
         if found.action == "revoke":
-            record = handle_revocation(request, found.keyid, policy=self.policy, request_id=request_id, **common)
+            record = handle_revocation(request, keyid, policy=self.policy, request_id=request_id, **common)
             log.info("revoked key %s of client %s at the holder's request", record.keyid, record.client_id)
         else:
-            record = handle_approval(request, found.keyid, policy=self.policy, request_id=request_id, **common)
+            record = handle_approval(request, keyid, policy=self.policy, request_id=request_id, **common)
             log.info("approved key %s of client %s by another of its keys", record.keyid, record.client_id)
         return json_response(200, record.to_dict(), headers)
 

@@ -40,8 +40,7 @@ class RegistrationApp(RegistrationService):
         try:
             found = self.route_action(method, path)
             if found.action == "lookup":
-                assert found.keyid is not None  # noqa: S101
-                response = self.lookup(found.keyid)
+                response = self.lookup(found.need_keyid())
             else:
                 rid = request_id(environ.get("HTTP_X_REQUEST_ID"))
                 if found.action == "register":

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -72,7 +73,7 @@ _COLUMNS = (
     " replaces, replaced_by, rotated_at, overlap_until, status_reason"
 )
 _AUDIT_COLUMNS = "seq, time, event, keyid, client_id, actor, reason, request_id, data, prev_hash, hash"
-_SELECT = f"SELECT {_COLUMNS} FROM keys"  # noqa: S608 (constant columns)
+_SELECT = f"SELECT {_COLUMNS} FROM keys"  # noqa: S608  # nosec B608  # constant text; values are bound parameters
 
 
 def _row_to_record(row: tuple[Any, ...]) -> KeyRecord:
@@ -240,7 +241,7 @@ class SQLiteRegistry:
         last = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         entries = chain(events, last[0] if last else 0, last[1] if last else GENESIS_HASH)
         conn.executemany(
-            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608  # nosec B608  # constants only
             [_entry_values(e) for e in entries],
         )
         return entries
@@ -248,7 +249,7 @@ class SQLiteRegistry:
     @staticmethod
     def _insert(conn: sqlite3.Connection, record: KeyRecord) -> None:
         conn.execute(
-            f"INSERT INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608  # nosec B608  # constants only
             _record_values(record),
         )
 
@@ -316,7 +317,12 @@ class SQLiteRegistry:
             base.check_expected(record, expected, status)
             updated, event = base.change_status(record, status, now, context)
             self._update(conn, updated)
-            entries = self._append(conn, [event])
+            events = [event]
+            if status is KeyStatus.REVOKED:
+                for previous, cascade in base.revoked_predecessors(updated, now, context, partial(self._get, conn)):
+                    self._update(conn, previous)
+                    events.append(cascade)
+            entries = self._append(conn, events)
         publish(entries)
         return updated
 
@@ -393,7 +399,7 @@ class SQLiteRegistry:
     def audit_entries(self, *, after: int = 0, limit: int | None = None) -> builtins.list[AuditEntry]:
         """See :meth:`datafold_auth.registry.KeyRegistry.audit_entries`."""
         base.check_page(limit, after)
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608  # nosec B608  # constants only
         return self._read("audit read", sql, (after, -1 if limit is None else limit), _row_to_entry)
 
     def close(self) -> None:
