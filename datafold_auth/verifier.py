@@ -24,8 +24,9 @@ that fails any check never uses up its nonce:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
@@ -73,6 +74,9 @@ class VerifiedSignature:
     def scopes(self) -> tuple[str, ...]:
         """The key's scopes."""
         return self.record.scopes
+
+
+_REPLAYED = "this nonce was already used with this key"
 
 
 def _fail(reason: R, detail: str) -> SignatureError:
@@ -234,7 +238,7 @@ def verify_request(
         if expires is not None:
             lifetime_end = min(lifetime_end, expires + skew)
         if not nonce_store.add(f"{keyid} {nonce}", math.ceil(lifetime_end) + 1, now):
-            raise _fail(R.REPLAYED_NONCE, "this nonce was already used with this key")
+            raise _fail(R.REPLAYED_NONCE, _REPLAYED)
 
     return VerifiedSignature(
         label=label,
@@ -245,6 +249,31 @@ def verify_request(
         covered=tuple(components),
         record=record,
     )
+
+
+Offload = Callable[..., Awaitable[Any]]
+"""``offload(function, *args)``: run ``function(*args)`` where it may block (e.g. ``asyncio.to_thread``)."""
+
+
+class _NeedsLookup(Exception):
+    """The cache cannot answer for this keyid: only the backend can (I/O)."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class _DeferredNonce:
+    """Stands in for a blocking nonce store: notes the one ``add`` for the caller to make later."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self.entry: tuple[str, float, float] | None = None
+
+    def add(self, key: str, expires_at: float, now: float) -> bool:
+        self.entry = (key, expires_at, now)
+        return True
 
 
 class Verifier:
@@ -294,6 +323,56 @@ class Verifier:
             nonce_store=self.nonce_store,
             policy=self.policy,
         )
+
+    async def verify_offloading(self, request: Request, now: float, offload: Offload) -> VerifiedSignature:
+        """Verify ``request`` at ``now`` (epoch seconds) with only the blocking I/O passed to ``offload``.
+
+        For event loops: parsing, the time and policy checks, the signature base
+        and the Ed25519 verification run in the calling thread (they are CPU
+        work, and a worker thread would not run them any sooner under the GIL);
+        only a key lookup the cache cannot answer (:meth:`CachedRegistry.peek`)
+        and recording the nonce in a store whose ``blocking`` is true go through
+        ``offload(function, *args)``, e.g. ``asyncio.to_thread``. The checks,
+        their order and every outcome are those of :meth:`verify` (the nonce is
+        recorded last there too, after every other check passed).
+
+        A subclass that overrides :meth:`verify` (e.g. to read its own clock or
+        log decisions) keeps it: its ``verify`` then runs whole through ``offload``.
+
+        Raises:
+            SignatureError, RegistryError, NonceStoreError: as :meth:`verify`.
+        """
+        if type(self).verify is not Verifier.verify:
+            verified: VerifiedSignature = await offload(self.verify, request, now)
+            return verified
+        cache, store = self.cache, self.nonce_store
+        deferred = _DeferredNonce() if getattr(store, "blocking", True) else None
+        fetched: dict[str, KeyRecord | None] = {}
+
+        def resolve(keyid: str) -> KeyRecord | None:
+            if keyid in fetched:
+                return fetched[keyid]
+            hit, record = cache.peek(keyid, now)
+            if hit:
+                return record
+            raise _NeedsLookup(keyid)
+
+        while True:
+            try:
+                verified = verify_request(
+                    request,
+                    now=now,
+                    resolve_key=resolve,
+                    nonce_store=store if deferred is None else deferred,
+                    policy=self.policy,
+                )
+                break
+            except _NeedsLookup as miss:  # raised before anything was recorded: run again with the record
+                fetched[miss.keyid] = await offload(cache.get, miss.keyid, now)
+        if deferred is not None and deferred.entry is not None:
+            if not await offload(store.add, *deferred.entry):
+                raise _fail(R.REPLAYED_NONCE, _REPLAYED)
+        return verified
 
 
 __all__ = ["RegistryError", "VerifiedSignature", "Verifier", "verify_request"]

@@ -8,12 +8,13 @@ import threading
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from datafold_auth import KeyRecord, Request
+from datafold_auth import KeyRecord, Request, Signer, Verifier
 from datafold_auth.middleware import IDENTITY_KEY, VERIFIED_KEY, DatafoldAuthASGIMiddleware, Identity
 from datafold_auth.middleware.asgi import Message, Receive, Scope, Send
 
-from .servers import FlakyRegistry, Harness
+from .servers import DOWN_NONCE, FlakyNonceStore, FlakyRegistry, Harness
 
 
 class Recorder:
@@ -199,3 +200,84 @@ def test_blocking_verifier_runs_in_a_worker_thread(blocking: bool) -> None:
     assert isinstance(registry, ThreadRecordingRegistry)
     assert len(registry.threads) == 1 and len(loop_threads) == 1
     assert (registry.threads[0] != loop_threads[0]) is blocking
+
+
+class ThreadRecordingNonceStore(FlakyNonceStore):
+    """A blocking nonce store that records the thread each ``add`` runs in."""
+
+    blocking = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    def add(self, key: str, expires_at: float, now: float) -> bool:
+        self.threads.append(threading.get_ident())
+        return super().add(key, expires_at, now)
+
+
+def test_blocking_stores_leave_the_cpu_work_on_the_loop_and_only_the_io_in_threads() -> None:
+    """A cached key is not looked up again; a blocking nonce store is called off the loop, once per request,
+    and still refuses a replay (recorded after every other check, as in Verifier.verify)."""
+    h = Harness(registry=ThreadRecordingRegistry(True), nonce_store=ThreadRecordingNonceStore())
+    verifier = Verifier(h.registry, h.nonce_store, cache_ttl=60)
+    loop_threads: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        loop_threads.append(threading.get_ident())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    mw = DatafoldAuthASGIMiddleware(app, verifier)
+    first, second = signed(h, b"one"), signed(h, b"two")
+    assert run(mw, scope_for(first), body_messages(b"one"))[0][0]["status"] == 200
+    assert run(mw, scope_for(second), body_messages(b"two"))[0][0]["status"] == 200
+    replay = run(mw, scope_for(second), body_messages(b"two"))[0]
+    assert replay[0]["status"] == 401 and json.loads(replay[1]["body"])["reason"] == "replayed_nonce"
+    registry, store = h.registry, h.nonce_store
+    assert isinstance(registry, ThreadRecordingRegistry) and isinstance(store, ThreadRecordingNonceStore)
+    assert len(registry.threads) == 1  # then the cache answered
+    assert len(store.threads) == 3 and len(loop_threads) == 2
+    assert not set(store.threads + registry.threads) & set(loop_threads)
+    # A refusal before the nonce check leaves the nonce unused (and the store untouched).
+    tampered = signed(h, b"three")
+    assert run(mw, scope_for(tampered), body_messages(b"THREE"))[0][0]["status"] == 401
+    assert len(store.threads) == 3
+    assert run(mw, scope_for(tampered), body_messages(b"three"))[0][0]["status"] == 200
+
+
+@pytest.mark.parametrize("cache_ttl", [0, 60])
+def test_offloaded_verification_answers_as_the_plain_one(cache_ttl: float) -> None:
+    """Unknown keys, registry and nonce store outages: the same reasons with blocking stores as without."""
+    h = Harness(registry=ThreadRecordingRegistry(True), nonce_store=ThreadRecordingNonceStore())
+    verifier = Verifier(h.registry, h.nonce_store, cache_ttl=cache_ttl)
+    mw = DatafoldAuthASGIMiddleware(Recorder(), verifier)
+    stranger = Signer(Ed25519PrivateKey.generate())
+    req = Request.from_url("GET", "http://api.test/a")
+    stranger.sign(req)
+    answer = run(mw, scope_for(req), body_messages(b""))[0]
+    assert json.loads(answer[1]["body"])["reason"] == "unknown_key"
+    h.registry.down.add(h.signer.keyid)
+    answer = run(mw, scope_for(signed(h)), body_messages(b""))[0]
+    assert answer[0]["status"] == 503
+    assert json.loads(answer[1]["body"])["reason"] == "registry_unavailable"
+    h.registry.down.clear()
+    req = Request.from_url("GET", "http://api.test/a")
+    h.signer.sign(req, nonce=DOWN_NONCE)
+    answer = run(mw, scope_for(req), body_messages(b""))[0]
+    assert json.loads(answer[1]["body"])["reason"] == "nonce_store_unavailable"
+    assert run(mw, scope_for(signed(h)), body_messages(b""))[0][0]["status"] == 200
+
+
+def test_a_verifier_overriding_verify_keeps_it_with_blocking_stores() -> None:
+    """ClockedVerifier reads its own clock and logs; with blocking stores its verify still runs (off the loop)."""
+    from datafold_auth.testing import ClockedVerifier
+
+    h = Harness(registry=ThreadRecordingRegistry(True), nonce_store=ThreadRecordingNonceStore())
+    at = 1_500_000_000.0  # long ago: only a verifier reading this clock accepts the request
+    verifier = ClockedVerifier(h.registry, h.nonce_store, clock=lambda: at)
+    req = Request.from_url("GET", "http://api.test/a")
+    h.signer.sign(req, now=at)
+    sent, _ = run(DatafoldAuthASGIMiddleware(Recorder(), verifier), scope_for(req), body_messages(b""))
+    assert sent[0]["status"] == 200
+    assert [entry.verified is not None for entry in verifier.log] == [True]

@@ -158,6 +158,25 @@ def test_paths_are_also_matched_normalized(path: str, protected: bool) -> None:
     assert PathSelector(["/api"], ["/open"]).protects(path) is protected
 
 
+def test_the_path_forms_shortcut_gives_every_form_the_full_computation_gives() -> None:
+    """A path without "//" and "/." is its only form; every path up to 6 pieces of "/", ".", "a" is checked."""
+    import itertools
+    import re
+
+    from datafold_auth.middleware._common import _path_forms, _without_dot_segments
+
+    def full(path: str) -> set[str]:
+        path = path if path.startswith("/") else "/" + path
+        merged = re.sub("/{2,}", "/", path)
+        undotted = _without_dot_segments(path)
+        return {path, merged, undotted, _without_dot_segments(merged), re.sub("/{2,}", "/", undotted)}
+
+    for size in range(7):
+        for pieces in itertools.product(("/", ".", "a"), repeat=size):
+            path = "".join(pieces)
+            assert set(_path_forms(path)) == full(path), path
+
+
 def test_encoded_slash_does_not_bypass_a_protected_flask_route(h: Harness) -> None:
     from flask import Flask
 

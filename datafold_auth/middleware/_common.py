@@ -85,9 +85,11 @@ def _without_dot_segments(path: str) -> str:
     return "/" + "/".join(segments)
 
 
-def _path_forms(path: str) -> set[str]:
+def _path_forms(path: str) -> set[str] | tuple[str]:
     """``path`` as given and as routers may see it: repeated slashes merged and/or dot segments resolved."""
     path = path if path.startswith("/") else "/" + path
+    if "//" not in path and "/." not in path:
+        return (path,)  # no repeated slash, no dot segment: every form is the path itself
     merged = _SLASHES.sub("/", path)
     return {
         path,

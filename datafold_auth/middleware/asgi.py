@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-
-from asgiref.sync import sync_to_async
 
 from .. import wire
 from ..errors import DatafoldAuthError, Reason
@@ -38,8 +37,10 @@ class DatafoldAuthASGIMiddleware(MiddlewareBase[ASGIApp]):
     the server's. On failure the client gets an RFC 9457 problem
     (:func:`datafold_auth.wire.problem`): 401, 413 for a body over
     ``max_body``, 503 when the registry or nonce store is unavailable; the app
-    is not called. If ``verifier.blocking``, verification runs in a worker
-    thread so the event loop is never blocked.
+    is not called. If ``verifier.blocking``, what may block (a key lookup the
+    verifier's cache cannot answer, recording the nonce in a blocking store)
+    runs in a worker thread, so the event loop is never blocked
+    (:meth:`~datafold_auth.verifier.Verifier.verify_offloading`).
 
     Arguments: see :class:`~datafold_auth.middleware._common.MiddlewareBase`
     (``app`` is the ASGI application).
@@ -59,8 +60,8 @@ class DatafoldAuthASGIMiddleware(MiddlewareBase[ASGIApp]):
         )
 
     async def _verify(self, request: Request) -> VerifiedSignature:
-        if self.verifier.blocking:
-            return await sync_to_async(self.verifier.verify, thread_sensitive=False)(request, self.clock())
+        if self.verifier.blocking:  # only the I/O goes to a worker thread; the CPU work stays here
+            return await self.verifier.verify_offloading(request, self.clock(), asyncio.to_thread)
         return self.verifier.verify(request, self.clock())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

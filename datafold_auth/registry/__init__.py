@@ -83,7 +83,10 @@ class KeyRegistry(KeyLookup, Protocol):
     ) -> KeyRecord:
         """Change a key's status at ``now`` (epoch seconds) and append its audit entry; return the new record.
 
-        The record's ``status_reason`` becomes ``context.reason``.
+        The record's ``status_reason`` becomes ``context.reason``. Revoking a key also
+        revokes, in the same transaction, the keys it replaced that are still ``rotated``
+        inside their overlap, each with its own ``revoked`` audit entry
+        (:func:`datafold_auth.registry.base.revoked_predecessors`).
 
         Args:
             expected: the statuses the key may have now (compare-and-set); ``None``: any.
@@ -242,6 +245,20 @@ class CachedRegistry:
                     del self._cache[key]
             self._cache[keyid] = (now + (self.ttl if record is not None else self.negative_ttl), record)
         return record
+
+    def peek(self, keyid: str, now: float) -> tuple[bool, KeyRecord | None]:
+        """What the cache alone knows about ``keyid`` at ``now`` (epoch seconds), without any I/O.
+
+        Returns:
+            ``(True, record)`` when a fresh entry answers (``record`` is ``None`` for a
+            keyid cached as unknown), ``(False, None)`` when only the backend can
+            (:meth:`get` would ask it).
+        """
+        if self.ttl > 0:
+            entry = self._cache.get(keyid)
+            if entry is not None and entry[0] > now:
+                return True, entry[1]
+        return False, None
 
     def invalidate(self, keyid: str | None = None) -> None:
         """Forget one keyid, or everything."""
