@@ -43,11 +43,11 @@ from datafold_auth.keys import (
 from datafold_auth.keys.secret import wipe
 
 DEFAULT_NAME = "default"
-PASSPHRASE_ENV = "DATAFOLD_AUTH_PASSPHRASE"  # noqa: S105 - a variable name, not a password
+PASSPHRASE_ENV = "DATAFOLD_AUTH_PASSPHRASE"  # noqa: S105  # nosec B105  # an environment variable's name, not a password
 """Environment variable holding the stored key's passphrase (used when no option gives one)."""
-BACKUP_PASSPHRASE_ENV = "DATAFOLD_AUTH_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name
+BACKUP_PASSPHRASE_ENV = "DATAFOLD_AUTH_BACKUP_PASSPHRASE"  # noqa: S105  # nosec B105  # an environment variable's name, not a password
 """Environment variable holding the passphrase of a backup or imported file."""
-NEW_PASSPHRASE_ENV = "DATAFOLD_AUTH_NEW_PASSPHRASE"  # noqa: S105 - a variable name
+NEW_PASSPHRASE_ENV = "DATAFOLD_AUTH_NEW_PASSPHRASE"  # noqa: S105  # nosec B105  # an environment variable's name, not a password
 """Environment variable holding the new passphrase for ``change-passphrase``."""
 
 EXIT_OK = 0
@@ -91,7 +91,8 @@ def wipe_secrets() -> None:
         wipe(_SECRETS.pop())
 
 
-def _key_name(text: str) -> str:
+def key_name(text: str) -> str:
+    """An argparse ``type`` for a key name (:func:`datafold_auth.keys.check_name`)."""
     try:
         return check_name(text)
     except KeyStoreError as exc:
@@ -132,7 +133,7 @@ def add_name_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--name`` (a valid key name, default ``"default"``)."""
     parser.add_argument(
         "--name",
-        type=_key_name,
+        type=key_name,
         default=DEFAULT_NAME,
         help=f"key name (default {DEFAULT_NAME!r})",
     )
@@ -276,7 +277,8 @@ def get_passphrase(
         The passphrase, or None if no source is available (no option, no variable, no terminal).
 
     Raises:
-        KeytoolsError: the file or descriptor cannot be read; the two prompts differ.
+        UsageError: the file or descriptor cannot be read (no passphrase available: exit status 2).
+        KeytoolsError: the two prompts differ.
     """
     path = getattr(args, f"{source.dest}_file", None)
     fd = getattr(args, f"{source.dest}_fd", None)
@@ -288,7 +290,7 @@ def get_passphrase(
             return _normalized(_first_line(_read_all(fd)))
     except OSError as exc:
         where = path if path is not None else f"descriptor {fd}"
-        raise KeytoolsError(f"cannot read the passphrase from {where} ({source.what}): {exc.strerror}") from None
+        raise UsageError(f"cannot read the passphrase from {where} ({source.what}): {exc.strerror}") from None
     if source.env in os.environ:
         return _normalized(bytearray(os.fsencode(os.environ[source.env])))
     if not sys.stdin.isatty():
@@ -358,7 +360,7 @@ def unlock_key(
         ``(private_key, metadata, store, passphrase or None)``.
 
     Raises:
-        KeytoolsError: no passphrase is available for an encrypted key.
+        UsageError: no passphrase is available for an encrypted key (exit status 2).
         datafold_auth.errors.DatafoldAuthError: from the store (not found, wrong passphrase, ...).
     """
     store, meta = find_key(args)
@@ -366,7 +368,7 @@ def unlock_key(
     if meta.encrypted:
         passphrase = get_passphrase(args, KEY_PASSPHRASE, prompt=f"Passphrase for key {args.name!r}: ")
         if passphrase is None:
-            raise KeytoolsError(
+            raise UsageError(
                 f"key {args.name!r} is encrypted: give its passphrase with --passphrase-file, --passphrase-fd"
                 f" or ${PASSPHRASE_ENV}"
             )
@@ -385,7 +387,7 @@ def load_signing_key(
         ``store.update_metadata(metadata)``.
 
     Raises:
-        KeytoolsError: no passphrase is available for an encrypted key.
+        UsageError: no passphrase is available for an encrypted key (exit status 2).
         datafold_auth.errors.DatafoldAuthError: from the store (not found, wrong passphrase, ...).
     """
     key, meta, store, _ = unlock_key(args)
@@ -408,9 +410,41 @@ def describe(meta: KeyMetadata, store: KeyStore) -> dict[str, Any]:
         "created": meta.created,
         "servers": list(meta.servers),
         "backups": [vars(b).copy() for b in meta.backups],
+        "server_status": dict(meta.server_status),
         "security": status.level,
         "warnings": list(status.warnings),
     }
+
+
+def record_server_status(store: KeyStore, meta: KeyMetadata, url: str, status: str) -> None:
+    """Remember (in the key's metadata) that the server at ``url`` last answered ``status`` for this key.
+
+    ``show`` and ``list`` print it, so a revoked key is visible without asking the server.
+    """
+    changed = meta.add_server(url)
+    if meta.server_status.get(url) != status:
+        meta.server_status[url] = status
+        changed = True
+    if changed:
+        store.update_metadata(meta)
+
+
+def server_status_note(meta: KeyMetadata) -> str | None:
+    """A warning for a key that a server said is no longer usable (``revoked``, ``expired``, ...), else None."""
+    dead = [f"{status} at {url}" for url, status in meta.server_status.items() if status in INACTIVE_STATUSES]
+    if not dead:
+        return None
+    return f"key {meta.name!r} is {'; '.join(dead)} (the server's last answer): it no longer signs requests there"
+
+
+INACTIVE_STATUSES = frozenset({"revoked", "expired", "suspended", "rotated"})
+"""Server statuses in which a key signs nothing (docs/operations.md, Key lifecycle)."""
+
+
+def aligned(fields: dict[str, str]) -> list[str]:
+    """``name: value`` lines with the values in one column (``show``'s layout)."""
+    width = max((len(name) for name in fields), default=0) + 2
+    return [f"{name + ':':<{width}}{value}" for name, value in fields.items()]
 
 
 def format_time(epoch: int) -> str:
@@ -502,6 +536,7 @@ def kdf_from_args(args: argparse.Namespace) -> KdfParams:
 
 
 __all__ = [
+    "INACTIVE_STATUSES",
     "BACKUP_PASSPHRASE",
     "BACKUP_PASSPHRASE_ENV",
     "DEFAULT_NAME",
@@ -525,6 +560,7 @@ __all__ = [
     "add_name_argument",
     "add_passphrase_arguments",
     "add_store_arguments",
+    "aligned",
     "candidate_stores",
     "describe",
     "emit",
@@ -532,13 +568,16 @@ __all__ = [
     "format_time",
     "get_passphrase",
     "kdf_from_args",
+    "key_name",
     "load_signing_key",
     "new_store_passphrase",
     "protection",
     "read_passphrase",
+    "record_server_status",
     "remember_secret",
     "require_passphrase",
     "say",
+    "server_status_note",
     "unlock_key",
     "warn",
     "wipe_secrets",

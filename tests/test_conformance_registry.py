@@ -175,6 +175,52 @@ def test_rotation(registry: Any) -> None:
     assert ("rotated", old.keyid) in events and ("registered", new.keyid) in events
 
 
+def test_revoking_a_successor_ends_its_predecessors_overlap(registry: Any) -> None:
+    # A -> B -> C (each rotation with a long overlap), then C is revoked: the stolen-key case
+    # (the thief rotated to their own key) must not leave A or B verifying through the overlap.
+    a = registry.register(record("alice"))
+    b, c = record("alice"), record("alice")
+    registry.rotate(a.keyid, b, 1000, 600)
+    registry.rotate(b.keyid, c, 1010, 600)
+    assert registry.get(a.keyid).is_usable(1020) and registry.get(b.keyid).is_usable(1020)
+    context = AuditContext(actor="self:x", reason="device exposed", request_id="req-9")
+    revoked = registry.set_status(c.keyid, S.REVOKED, 1020, context=context, expected={S.ACTIVE})
+    assert revoked.status is S.REVOKED and revoked.keyid == c.keyid
+    for earlier in (b, a):
+        stored = registry.get(earlier.keyid)
+        assert stored.status is S.REVOKED and not stored.is_usable(1021)
+        assert (
+            stored.updated_at == 1020 and c.keyid in stored.status_reason and "device exposed" in stored.status_reason
+        )
+        assert stored.overlap_until == (1610 if earlier is b else 1600)  # the rotation facts stay
+    events = [e for e in registry.audit_entries() if e.event == "revoked"]
+    assert [e.keyid for e in events] == [c.keyid, b.keyid, a.keyid]
+    assert all((e.actor, e.request_id, e.time) == ("self:x", "req-9", 1020) for e in events)
+    assert events[0].data == {"from": "active", "to": "revoked"}
+    assert events[1].data == {"successor_revoked": c.keyid, "from": "rotated", "to": "revoked"}
+    assert verify_chain(registry.audit_entries()).count == len(registry.audit_entries())
+
+
+def test_revocation_leaves_keys_whose_overlap_is_over_and_other_transitions_alone(registry: Any) -> None:
+    a = registry.register(record("alice"))
+    b = record("alice")
+    registry.rotate(a.keyid, b, 1000, 60)
+    # suspending the successor does not touch the old key (an administrator may activate it again)
+    registry.set_status(b.keyid, S.SUSPENDED, 1010)
+    assert registry.get(a.keyid).status is S.ROTATED and registry.get(a.keyid).is_usable(1011)
+    registry.set_status(b.keyid, S.ACTIVE, 1011)
+    # once the overlap is over the old key stays "rotated": it verifies nothing already
+    registry.set_status(b.keyid, S.REVOKED, 1060)
+    assert registry.get(a.keyid).status is S.ROTATED
+    assert [e.keyid for e in registry.audit_entries() if e.event == "revoked"] == [b.keyid]
+    # revoking the rotated key itself leaves its (active) successor alone
+    d = registry.register(record("dave"))
+    e = record("dave")
+    registry.rotate(d.keyid, e, 2000, 600)
+    registry.set_status(d.keyid, S.REVOKED, 2001)
+    assert registry.get(e.keyid).status is S.ACTIVE
+
+
 def test_expire_due(registry: Any) -> None:
     due = [
         registry.register(record(f"c{i}", status=s, expires_at=50))
@@ -423,6 +469,31 @@ def test_first_contract_registries_still_work_for_registration() -> None:
     assert info.value.reason is df.Reason.INVALID_TRANSITION
 
 
+class PlainDictRegistry:
+    """A first-contract registry that knows nothing of the revocation cascade: one dict, one record per key."""
+
+    blocking = False
+
+    def __init__(self, *records: df.KeyRecord) -> None:
+        self.records = {r.keyid: r for r in records}
+
+    def get(self, keyid: str) -> df.KeyRecord | None:
+        return self.records.get(keyid)
+
+    def set_status(self, keyid: str, status: KeyStatus, now: int) -> df.KeyRecord:
+        self.records[keyid] = self.records[keyid].with_status(status, now)
+        return self.records[keyid]
+
+
+def test_first_contract_registries_get_the_revocation_cascade_from_set_status_with() -> None:
+    new = record("carol", replaces=None)
+    old = record("carol", status=S.ROTATED, rotated_at=10, overlap_until=610, replaced_by=new.keyid)
+    new = dataclasses.replace(new, replaces=old.keyid)
+    registry = PlainDictRegistry(old, new)
+    set_status_with(registry, new.keyid, S.REVOKED, 11, None, {S.ACTIVE})
+    assert registry.get(new.keyid).status is S.REVOKED and registry.get(old.keyid).status is S.REVOKED
+
+
 # ---------------------------------------------------------------- migrations
 
 V1_SQLITE = """
@@ -520,3 +591,19 @@ def test_postgres_url_options_and_outage(pg_schema: str) -> None:
     with pytest.raises(df.RegistryError) as info:  # a closed pool is an unavailable registry (503)
         registry.get("x" * 43)
     assert info.value.reason is df.Reason.REGISTRY_UNAVAILABLE
+
+
+def test_sqlite_urls_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/operations.md: sqlite:relative.db is relative to the working directory, sqlite:/// starts an absolute path
+    monkeypatch.chdir(tmp_path)
+    relative = df.open_registry("sqlite:keys.db")
+    absolute = df.open_registry(f"sqlite://{tmp_path}/abs.db")  # sqlite:///tmp/.../abs.db
+    try:
+        assert relative.path == Path("keys.db") and (tmp_path / "keys.db").exists()
+        assert absolute.path == tmp_path / "abs.db" and absolute.path.is_absolute()
+    finally:
+        relative.close()
+        absolute.close()
+    from datafold_auth.registry.sqlite import path_from_url
+
+    assert path_from_url("sqlite:///keys.db") == Path("/keys.db")

@@ -132,7 +132,8 @@ def test_metadata_file_holds_no_key_material(store: FileKeyStore, key: Ed25519Pr
     meta = _save(store, key)
     text = (store.root / "default.json").read_text()
     assert set(json.loads(text)) == {
-        "name", "keyid", "public_key", "label", "created", "client_id", "servers", "encrypted", "backups"
+        "name", "keyid", "public_key", "label", "created", "client_id", "servers", "encrypted", "backups",
+        "server_status",
     }  # fmt: skip
     seed = key.private_bytes_raw()
     assert seed.hex() not in text.lower() and PASS.decode() not in text

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from datafold_auth.jwk import jwk_thumbprint
-from datafold_auth.keys import FileKeyStore, pkcs8
+from datafold_auth.keys import FileKeyStore, WrongPassphraseError, pkcs8
 from tests.test_keytools_helpers import (
     BACKUP_PASSPHRASE,
     FAST_PBKDF2,
@@ -91,8 +91,8 @@ def test_generate_show_list_status(kt: Env) -> None:
     assert info["security"] == "at-risk" and info["backups"] == [] and info["encrypted"] is True
     assert "has no backup yet" in made.err
     shown = kt.ok("show")
-    assert "security:   at-risk (file store, encrypted, NOT backed up)" in shown.out
-    assert "backups:    NONE verified" in shown.out
+    assert "security:    at-risk (file store, encrypted, NOT backed up)" in shown.out
+    assert "backups:     NONE verified" in shown.out
     assert "gone for good: no server can recover it" in shown.err
     listed = kt.ok("list")
     assert "NONE" in listed.out and "at-risk" in listed.out and "no verified backup for: default" in listed.err
@@ -189,6 +189,26 @@ def test_same_passphrase_and_existing_output(kt: Env) -> None:
     )
     assert out.read_bytes() != before
     kt.ok("backup", "verify", out, "--backup-passphrase-file", kt.pass_file, "--name", "default")
+
+
+def test_restore_same_passphrase_keeps_the_backups_passphrase(kt: Env) -> None:
+    kt.generate()
+    out = kt.tmp / "b.json"
+    kt.ok("backup", "json", "--out", out, "--passphrase-file", kt.pass_file,
+          "--backup-passphrase-file", kt.backup_pass, *FAST_SCRYPT)  # fmt: skip
+    kt.ok("restore", out, "--name", "copy", "--backup-passphrase-file", kt.backup_pass, "--same-passphrase")
+    # stored under the backup's passphrase, not the original key's
+    restored = kt.store.load("copy", passphrase=BACKUP_PASSPHRASE.encode())
+    assert restored.private_bytes_raw() == kt.key().private_bytes_raw()
+    with pytest.raises(WrongPassphraseError):
+        kt.store.load("copy", passphrase=PASSPHRASE.encode())
+    both = kt("restore", out, "--name", "x", "--backup-passphrase-file", kt.backup_pass, "--same-passphrase",
+              "--passphrase-file", kt.pass_file)  # fmt: skip
+    assert both.code == 2 and "--same-passphrase cannot be combined" in both.error_line()
+    kt.ok("backup", "paper", "--out", kt.tmp / "paper.txt", "--passphrase-file", kt.pass_file)
+    paper = kt("restore", kt.tmp / "paper.txt", "--name", "y", "--same-passphrase")
+    assert paper.code == 2 and "this backup has no passphrase" in paper.error_line()
+    assert not kt.store.exists("x") and not kt.store.exists("y")
 
 
 def test_backup_verify_against_another_key_exits_3(kt: Env) -> None:

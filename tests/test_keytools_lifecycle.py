@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +214,96 @@ def test_admin_commands(env: Env, tmp_path: Path) -> None:
     assert gone.code == 3 and "entry 4 is missing" in gone.error_line()
     usage = env.run("ops", "admin", "counts", "--passphrase-file", env.pass_file)
     assert usage.code == 2 and "DATAFOLD_ADMIN_URL" in usage.error_line()
+
+
+def test_revoking_the_new_key_also_stops_the_old_one_and_show_says_revoked(env: Env) -> None:
+    keyid = env.new_key("laptop", "dora")
+    registered = env.keyed("laptop", "register", env.keys_url)
+    assert "status active" in registered.out
+    shown = json.loads(env.ok("laptop", "show", "--json").out)
+    assert shown["server_status"] == {env.keys_url: "active"}
+    old = env.signer("laptop")
+    rotated = env.keyed("laptop", "rotate", env.keys_url)
+    # ISO 8601 UTC, like show (the --json answer keeps epoch seconds)
+    until = rotated.out.split("the old key verifies until ", 1)[1].split(" ", 1)[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", until), rotated.out
+    assert env.hello(old).status_code == 200  # inside its overlap
+    revoked = env.keyed("laptop", "revoke", env.keys_url, "--reason", "device exposed")
+    assert "no longer signs requests" in revoked.err
+    # the new key is revoked, and so is the old one, though its 60 s overlap has not ended
+    assert env.hello(env.signer("laptop")).json()["reason"] == "key_not_active"
+    assert env.hello(old).json()["reason"] == "key_not_active"
+    assert env.run("laptop", "revoke", env.keys_url, "--keyid", keyid, "--passphrase-file", env.pass_file).code == 1
+    # show and list tell, without asking the server
+    text = env.ok("laptop", "show", "default")
+    assert f"servers:     {env.keys_url} (revoked)" in text.out
+    assert f"key 'default' is revoked at {env.keys_url}" in text.err
+    listing = env.ok("laptop", "list")
+    header, row = listing.out.splitlines()[:2]
+    assert row.split()[header.split().index("SERVER")] == "revoked"
+    assert "no longer usable at a server" in listing.err
+
+
+def test_after_revoking_the_only_key_the_client_id_stays_taken_and_an_operator_admits_a_new_key(
+    env: Env, tmp_path: Path
+) -> None:
+    # docs/getting-started/keytools.md section 6 and troubleshooting.md (key_not_active, client_id_taken)
+    env.new_key("laptop", "erin")
+    env.keyed("laptop", "register", env.keys_url)
+    env.keyed("laptop", "revoke", env.keys_url)
+    again = env.run("laptop", "rotate", env.keys_url, "--passphrase-file", env.pass_file)
+    assert again.code == 1 and "HTTP 401 key_not_active" in again.error_line()
+    env.keyed("laptop", "generate", "--name", "laptop2", "--client-id", "erin")
+    # this server lets devices join: the new key is stored pending, and no key of erin's can approve it
+    joined = env.keyed("laptop", "register", env.keys_url, "--name", "laptop2")
+    assert "status pending" in joined.out
+    new = env.signer("laptop", "laptop2")
+    assert env.hello(new).json()["reason"] == "key_not_active"
+    env.new_key("ops", "ops")
+    env.keyed("ops", "admin", "bootstrap", "--registry", env.db, "--client-id", "ops")
+    admin = ("--url", env.base + "/admin", "--passphrase-file", env.pass_file)
+    env.ok("ops", "admin", "approve", new.keyid, "--reason", "erin's new laptop, fingerprint compared", *admin)
+    assert env.hello(new).json() == {"hello": "erin"}
+    # without allow_join, the operator imports the exported public key under the same client id
+    env.keyed("laptop", "generate", "--name", "laptop3", "--client-id", "erin")
+    jwk = env.ok("laptop", "export", "--name", "laptop3", "--format", "jwk").out
+    line = tmp_path / "erin.jsonl"
+    line.write_text(json.dumps({"jwk": json.loads(jwk), "client_id": "erin"}) + "\n")
+    assert "imported 1 key(s), 0 refused" in env.ok("ops", "admin", "import", line, *admin).out
+    assert env.hello(env.signer("laptop", "laptop3")).json() == {"hello": "erin"}
+
+
+def test_unreachable_servers_are_named_with_host_port_and_cause(env: Env) -> None:
+    import socket
+
+    env.new_key("laptop", "finn")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts connections, never answers
+    try:
+        cases = [
+            (("request", "GET", f"http://127.0.0.1:{port}/api/hello"), f"127.0.0.1:{port}", "connection refused"),
+            (("register", f"http://127.0.0.1:{port}/register/keys"), f"127.0.0.1:{port}", "connection refused"),
+            (("revoke", f"http://127.0.0.1:{port}/register/keys"), f"127.0.0.1:{port}", "connection refused"),
+            (
+                ("request", "GET", "http://no-such-host.invalid:8000/x"),
+                "no-such-host.invalid:8000",
+                "DNS lookup failed",
+            ),
+            (
+                ("request", "GET", f"http://127.0.0.1:{silent.getsockname()[1]}/x", "--timeout", "0.3"),
+                f"127.0.0.1:{silent.getsockname()[1]}",
+                "no answer after 0.3 s",
+            ),
+        ]
+        for args, where, why in cases:
+            result = env.run("laptop", *args, "--passphrase-file", env.pass_file)
+            line = result.error_line()
+            assert result.code == 1 and f"cannot reach {where} (" in line and why in line, line
+            assert "ConnectionError" not in line
+    finally:
+        silent.close()

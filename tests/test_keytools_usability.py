@@ -194,7 +194,7 @@ def test_a_missing_backup_file_is_shown_and_blocks_delete(kt: Env) -> None:
     backup.rename(moved)
     shown = kt.ok("show")
     assert f"json {backup.resolve()} (backup file missing; verified " in shown.out
-    assert "security:   at-risk (file store, encrypted, NOT backed up)" in shown.out
+    assert "security:    at-risk (file store, encrypted, NOT backed up)" in shown.out
     assert f"backup file missing: {backup.resolve()}" in shown.err
     info = json.loads(kt.ok("show", "--json").out)
     assert info["security"] == "at-risk" and info["backups"][0]["missing"] is True

@@ -372,3 +372,30 @@ def test_rotation_never_extends_an_expiry_and_a_rotated_key_cannot_revoke_its_su
     assert reason(stolen) == (409, "invalid_transition")
     assert stack.send(revocation_request(old, stack.keys_url, now=stack.clock())).json()["status"] == "revoked"
     assert stack.hello(new).status_code == 200
+
+
+def test_revoking_the_successor_ends_the_old_keys_overlap(make_stack: Any) -> None:
+    # the device holding the new key was exposed (or a thief rotated a stolen key to their own):
+    # revoking the new key must not leave the old one, and its old backups, verifying for the overlap
+    stack = make_stack(rotation_overlap=600)
+    old, new = new_signer(), new_signer()
+    stack.register(old, client_id="alice")
+    assert stack.send(rotation_request(old, new, stack.keys_url, now=stack.clock())).status_code == 201
+    stack.clock.advance(5)
+    assert stack.hello(old).status_code == 200  # inside the overlap
+    revoked = stack.send(revocation_request(new, stack.keys_url, reason="device exposed", now=stack.clock()))
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert reason(stack.hello(new)) == (401, "key_not_active")
+    assert reason(stack.hello(old)) == (401, "key_not_active")  # 595 s before its overlap_until
+    previous = stack.registry.get(old.keyid)
+    assert previous is not None and previous.status is df.KeyStatus.REVOKED
+    assert previous.overlap_until == NOW + 600
+    assert reason(stack.send(rotation_request(old, new_signer(), stack.keys_url, now=stack.clock()))) == (
+        401,
+        "key_not_active",
+    )
+    events = [(e.event, e.keyid, e.actor, e.data.get("successor_revoked")) for e in stack.registry.audit_entries()]
+    assert events[-2:] == [
+        ("revoked", new.keyid, f"self:{new.keyid}", None),
+        ("revoked", old.keyid, f"self:{new.keyid}", new.keyid),
+    ]

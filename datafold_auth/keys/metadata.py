@@ -94,6 +94,8 @@ class KeyMetadata:
         created: creation time, integer seconds since the Unix epoch.
         client_id: the client id the key is registered under, if known.
         servers: registration URLs this key is registered with, in order of registration.
+        server_status: the key's last status seen at each of those URLs (``active``, ``pending``,
+            ``revoked``, ...), as answered by the server to keytools; a hint, not the server's truth.
         store: the backend holding the key; set by the store.
         encrypted: whether the private key is stored passphrase-encrypted; set by the store.
         backups: the verified backups of this key (:class:`BackupRecord`), oldest first.
@@ -109,6 +111,7 @@ class KeyMetadata:
     store: StoreKind = "file"
     encrypted: bool = True
     backups: list[BackupRecord] = field(default_factory=list)
+    server_status: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def for_key(
@@ -192,6 +195,7 @@ class KeyMetadata:
                 store=store,
                 encrypted=data["encrypted"],
                 backups=[BackupRecord.from_dict(b) for b in data.get("backups", [])],
+                server_status=dict(data.get("server_status", {})),
             )
             raw = b64url_decode(meta.public_key)
             check_public_key(raw)
@@ -202,6 +206,7 @@ class KeyMetadata:
             and type(meta.created) is int
             and isinstance(meta.client_id, str | None)
             and all(isinstance(s, str) for s in meta.servers)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in meta.server_status.items())
             and isinstance(meta.encrypted, bool)
         )
         if not types_ok or meta.keyid != jwk_thumbprint(raw):

@@ -95,7 +95,9 @@ def key_status(meta: KeyMetadata, *, check_files: bool = True) -> KeyStatus:
             " with 'keytools backup verify FILE --record'; otherwise make a new backup"
         )
     if not backed_up:
-        warnings.append(f"no verified backup. {LOSS_WARNING} Make one: keytools backup json --out FILE")
+        warnings.append(
+            f"no verified backup. {LOSS_WARNING} Make one: keytools backup json --name {meta.name} --out FILE"
+        )
     level: Level = "exposed" if not meta.encrypted else ("good" if backed_up else "at-risk")
     return KeyStatus(level, stored, backed_up, tuple(warnings), missing)
 

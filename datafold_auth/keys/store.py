@@ -170,6 +170,7 @@ class BaseKeyStore(ABC):
             encrypted=passphrase is not None,
             servers=list(metadata.servers),
             backups=list(metadata.backups),
+            server_status=dict(metadata.server_status),
         )
         self._write(
             name,
@@ -203,6 +204,7 @@ class BaseKeyStore(ABC):
             client_id=metadata.client_id,
             servers=list(metadata.servers),
             backups=list(metadata.backups),
+            server_status=dict(metadata.server_status),
         )
         self._write_meta(metadata.name, updated.to_json())
         return updated

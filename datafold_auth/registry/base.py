@@ -9,7 +9,7 @@ The conformance suite (tests/test_conformance_registry.py) checks them all.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -64,6 +64,66 @@ def change_status(
         **{"from": record.status.value, "to": status.value},
     )
     return updated, event
+
+
+def revoked_predecessors(
+    revoked: KeyRecord, now: int, context: AuditContext | None, get: Callable[[str], KeyRecord | None]
+) -> list[tuple[KeyRecord, AuditEvent]]:
+    """The keys that revoking ``revoked`` at ``now`` revokes as well, with their audit events.
+
+    A rotation leaves the old key ``rotated`` and verifying until its
+    ``overlap_until`` (docs/protocol.md section 7.1). Once its successor is
+    revoked (the device was exposed; a thief rotated a stolen key to their own)
+    the overlap must not keep the old key, and backups of it, working: every key
+    up the ``replaces`` chain of ``revoked`` that is still ``rotated`` and usable
+    at ``now`` becomes ``revoked`` too (docs/protocol.md section 7.2). Keys
+    whose overlap is over stay ``rotated`` (they verify nothing already).
+
+    Each such key gets a ``revoked`` event (``from: rotated``) by the same actor and
+    request, with ``successor_revoked`` naming the key whose revocation caused it;
+    its ``status_reason`` says so too.
+
+    Args:
+        revoked: the key being revoked (its record before or after the change).
+        now: epoch seconds.
+        context: who revokes it (the actor, reason and request of the revocation).
+        get: reads a record within the backend's transaction (``None``: unknown keyid).
+
+    Returns:
+        ``(new record, event)`` for each predecessor to store, nearest first.
+    """
+    changes: list[tuple[KeyRecord, AuditEvent]] = []
+    reason = (context.reason if context else "")[:400]
+    seen = {revoked.keyid}
+    current = revoked
+    while current.replaces and current.replaces not in seen:
+        seen.add(current.replaces)
+        previous = get(current.replaces)
+        if previous is None or previous.replaced_by != current.keyid:
+            break
+        if previous.status is KeyStatus.ROTATED and previous.is_usable(now):
+            note = f"its successor {revoked.keyid} was revoked" + (f": {reason}" if reason else "")
+            event_context = AuditContext(
+                actor=context.actor if context else "system",
+                reason=note,
+                request_id=context.request_id if context else None,
+            )
+            changes.append(
+                (
+                    previous.with_status(KeyStatus.REVOKED, now, note[:500]),
+                    AuditEvent.of(
+                        "revoked",
+                        now,
+                        event_context,
+                        keyid=previous.keyid,
+                        client_id=previous.client_id,
+                        successor_revoked=revoked.keyid,
+                        **{"from": previous.status.value, "to": KeyStatus.REVOKED.value},
+                    ),
+                )
+            )
+        current = previous
+    return changes
 
 
 def rotation(
@@ -223,7 +283,8 @@ def set_status_with(
     expected: Collection[KeyStatus] | None,
 ) -> KeyRecord:
     """``registry.set_status(...)`` with ``context``/``expected``, also for a first-contract registry
-    (``set_status(keyid, status, now)``: ``expected`` is then checked by a read first, not atomically)."""
+    (``set_status(keyid, status, now)``: ``expected`` is then checked by a read first, and a revocation's
+    predecessors (:func:`revoked_predecessors`) revoked after it, not atomically)."""
     if _accepts(registry.set_status, "expected"):
         result: KeyRecord = registry.set_status(keyid, status, now, context=context, expected=expected)
         return result
@@ -232,6 +293,9 @@ def set_status_with(
         raise RegistryError(f"no key {keyid}", Reason.NOT_FOUND)
     check_expected(current, expected, status)
     result = registry.set_status(keyid, status, now)
+    if KeyStatus(status) is KeyStatus.REVOKED:  # the contract's cascade, by reads here (not atomic)
+        for previous, _ in revoked_predecessors(result, now, context, registry.get):
+            registry.set_status(previous.keyid, KeyStatus.REVOKED, now)
     return result
 
 
@@ -255,6 +319,7 @@ __all__ = [
     "register_event",
     "register_with",
     "require",
+    "revoked_predecessors",
     "rotation",
     "set_status_with",
     "status_event",

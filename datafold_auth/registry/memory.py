@@ -66,7 +66,12 @@ class MemoryRegistry:
             base.check_expected(record, expected, status)
             updated, event = base.change_status(record, status, now, context)
             self._records[keyid] = updated
-            entries = self._append([event])
+            events = [event]
+            if status is KeyStatus.REVOKED:
+                for previous, cascade in base.revoked_predecessors(updated, now, context, self._records.get):
+                    self._records[previous.keyid] = previous
+                    events.append(cascade)
+            entries = self._append(events)
         publish(entries)
         return updated
 

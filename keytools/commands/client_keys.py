@@ -7,7 +7,7 @@ import argparse
 from datafold_auth import Signer
 from datafold_auth.registration import client_keys_url, lifecycle_request
 
-from ..common import KeytoolsError, add_key_arguments, load_signing_key
+from ..common import KeytoolsError, add_key_arguments, load_signing_key, record_server_status
 from ..http import dumps, expect, send
 
 NAME = "client-keys"
@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per key: keyid, status, fingerprint, label (``*`` marks this key)."""
-    key, meta, _store = load_signing_key(args)
+    key, meta, store = load_signing_key(args)
     signer = Signer(key)
     client_id = args.client_id or meta.client_id or signer.keyid
     try:
@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise KeytoolsError(str(exc)) from None
     doc = expect(send(request, timeout=args.timeout), 200, what="listing")
+    for record in doc["keys"]:
+        if record.get("keyid") == signer.keyid:
+            record_server_status(store, meta, args.url, str(record.get("status", "")))
     if args.json:
         print(dumps(doc))
         return 0

@@ -10,7 +10,8 @@ import requests
 from datafold_auth import Signer
 from datafold_auth.registration import registration_request
 
-from ..common import KeytoolsError, add_key_arguments, load_signing_key
+from ..common import KeytoolsError, add_key_arguments, load_signing_key, record_server_status
+from ..http import unreachable
 
 NAME = "register"
 HELP = "register the key with a DataFold registration endpoint (signed by the key itself)"
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         response = requests.post(args.url, data=request.body, headers=dict(request.headers), timeout=args.timeout)
     except requests.RequestException as exc:
-        raise KeytoolsError(f"cannot reach {args.url}: {type(exc).__name__}") from None
+        raise unreachable(args.url, exc, args.timeout) from None
     if response.status_code in (404, 405) and _reason(response).split(" ")[0] in ("not_found", "method_not_allowed"):
         raise KeytoolsError(
             f"no registration endpoint at {args.url} (HTTP {response.status_code}); "
@@ -49,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
         reason = _reason(response)
         raise KeytoolsError(f"registration refused: HTTP {response.status_code} {reason}")
     record = response.json()
-    if meta.add_server(args.url) or (client_id and meta.client_id != client_id):
-        if client_id:
-            meta.client_id = client_id
-        store.update_metadata(meta)
+    if client_id:
+        meta.client_id = client_id
+    record_server_status(store, meta, args.url, str(record.get("status", "")))
     if args.json:
         print(json.dumps(record, indent=2))
     else:

@@ -13,6 +13,7 @@ from datafold_auth import Signer
 from datafold_auth.client.requests import DatafoldAuth
 
 from ..common import KeytoolsError, add_key_arguments, load_signing_key
+from ..http import unreachable
 
 NAME = "request"
 HELP = "send a signed HTTP request and print the status, headers and body"
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             allow_redirects=False,
         )
     except requests.RequestException as exc:
-        raise KeytoolsError(f"cannot reach {args.url}: {type(exc).__name__}") from None
+        raise unreachable(args.url, exc, args.timeout) from None
     if args.json:
         try:
             body: object = response.json()

@@ -20,10 +20,12 @@ from datafold_auth.keys.recovery import BackupFormat, needs_passphrase
 
 from ..common import (
     BACKUP_PASSPHRASE,
+    PASSPHRASE_ENV,
     KeytoolsError,
+    PassphraseSource,
     UsageError,
     add_json_argument,
-    add_key_arguments,
+    add_name_argument,
     add_passphrase_arguments,
     candidate_stores,
     describe,
@@ -37,6 +39,11 @@ from ..common import (
 )
 from .import_key import input_names, read_input
 
+RESTORED_KEY_PASSPHRASE = PassphraseSource(
+    "passphrase", "--passphrase", PASSPHRASE_ENV, "the NEW passphrase to store the restored key with (not the backup's)"
+)
+"""``--passphrase-file``/``-fd`` of ``restore``: the local passphrase of the restored key."""
+
 NAME = "restore"
 HELP = (
     "restore a key from a backup (pem, json, binary, paper, shamir; detected), or from words typed"
@@ -45,14 +52,21 @@ HELP = (
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Options: FILE..., --paper, --shamir, --format, --name, passphrase options, --label, --client-id, ..."""
+    """Options: FILE..., --paper, --shamir, --format, --name, passphrase options (``--passphrase-file``: the
+    NEW passphrase to store the key with; ``--backup-passphrase-file``: the backup's), --same-passphrase, ..."""
     parser.add_argument("files", nargs="*", metavar="FILE", help="the backup; several files for Shamir shares")
     typed = parser.add_mutually_exclusive_group()
     typed.add_argument("--paper", action="store_true", help="without FILE: type the 24 words (hidden input)")
     typed.add_argument("--shamir", action="store_true", help="without FILE: type the shares one by one (hidden)")
     parser.add_argument("--format", choices=BACKUP_FORMATS, help="the backup format (default: detected)")
-    add_key_arguments(parser)
+    add_name_argument(parser)
+    add_passphrase_arguments(parser, RESTORED_KEY_PASSPHRASE)
     add_passphrase_arguments(parser, BACKUP_PASSPHRASE)
+    parser.add_argument(
+        "--same-passphrase",
+        action="store_true",
+        help="store the restored key under the backup's passphrase (else --passphrase-file/-fd give a new one)",
+    )
     parser.add_argument("--label", help="label for the restored key (default: the backup's)")
     parser.add_argument("--client-id", help="client id for the restored key (default: the backup's)")
     parser.add_argument("--no-encryption", action="store_true", help="store the key unencrypted (not recommended)")
@@ -84,8 +98,25 @@ def _header_note(what: str, used: list[str]) -> str:
     )
 
 
+def _check_same_passphrase(args: argparse.Namespace) -> None:
+    if args.same_passphrase and (
+        args.passphrase_file is not None or args.passphrase_fd is not None or args.no_encryption
+    ):
+        raise UsageError("--same-passphrase cannot be combined with --passphrase-file/-fd or --no-encryption")
+
+
+def _store_passphrase(args: argparse.Namespace, backup_passphrase: bytearray | None) -> bytearray | None:
+    """The passphrase to store the restored key with: the backup's (``--same-passphrase``) or a new one."""
+    if not args.same_passphrase:
+        return new_store_passphrase(args, args.name)
+    if not backup_passphrase:
+        raise UsageError("--same-passphrase: this backup has no passphrase (paper and Shamir backups have none)")
+    return backup_passphrase
+
+
 def run(args: argparse.Namespace) -> int:
     """Read the backup, decrypt it in memory, verify the key (keyid, test signature), then store it."""
+    _check_same_passphrase(args)
     stores = candidate_stores(args)
     store, message = next(((s, m) for s, m in stores if s.exists(args.name)), stores[0])
     if store.exists(args.name) and not args.force:
@@ -131,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         from_header.append("created")
     now = int(time.time())
     meta.add_backup(BackupRecord(fmt, location, now, now, f"restored from it: {restored.description}"))
-    store_passphrase = new_store_passphrase(args, args.name)
+    store_passphrase = _store_passphrase(args, passphrase)
     meta = store.save(
         args.name,
         key,

@@ -7,7 +7,7 @@ import argparse
 from datafold_auth import Signer
 from datafold_auth.registration import revocation_request
 
-from ..common import KeytoolsError, add_key_arguments, load_signing_key, warn
+from ..common import KeytoolsError, add_key_arguments, load_signing_key, record_server_status, warn
 from ..http import dumps, expect, send
 
 NAME = "revoke"
@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Send the signed revocation and print the key's new status."""
-    key, _meta, _store = load_signing_key(args)
+    key, meta, store = load_signing_key(args)
     signer = Signer(key)
     try:
         request = revocation_request(signer, args.url, args.keyid, reason=args.reason)
@@ -38,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"revoked keyid {record['keyid']} of client {record['client_id']!r}")
     if record["keyid"] == signer.keyid:
+        record_server_status(store, meta, args.url, str(record.get("status", "revoked")))
         warn(f"key {args.name!r} is revoked at {args.url}: it no longer signs requests there")
     return 0

@@ -20,7 +20,7 @@ from datafold_auth.keys import KeyMetadata, generate_private_key
 from datafold_auth.message import Request
 from datafold_auth.registration import rotation_request
 
-from ..common import KeytoolsError, add_key_arguments, say, unlock_key, warn
+from ..common import KeytoolsError, add_key_arguments, format_time, say, unlock_key, warn
 from ..http import dumps, expect, send
 
 NAME = "rotate"
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         doc = expect(response, 201, what="rotation")
     new_meta = KeyMetadata.for_key(args.name, new_key, label=args.label or meta.label, client_id=meta.client_id)
     new_meta.servers = list(meta.servers)
+    new_meta.add_server(args.url)
+    new_meta.server_status = {args.url: str(doc["key"].get("status", "active"))}
     store.save(
         args.name, new_key, new_meta, passphrase=passphrase, overwrite=True, allow_unencrypted=not meta.encrypted
     )
@@ -80,5 +82,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"rotated: {current.keyid} -> {new.keyid} (client {doc['key']['client_id']!r})")
         print(f"fingerprint: {key_fingerprint(new.keyid)}")
         if previous.get("overlap_until"):
-            print(f"the old key verifies until {previous['overlap_until']} (epoch seconds)")
+            until = format_time(previous["overlap_until"])
+            print(f"the old key verifies until {until} (the server's overlap; revoking the new key ends it)")
     return 0

@@ -7,20 +7,38 @@ import json
 
 from datafold_auth.keys import backup_file_missing, key_status
 
-from ..common import add_json_argument, add_name_argument, describe, emit, find_key, format_time, warn
+from ..common import (
+    DEFAULT_NAME,
+    UsageError,
+    add_json_argument,
+    aligned,
+    describe,
+    emit,
+    find_key,
+    format_time,
+    key_name,
+    server_status_note,
+    warn,
+)
 
 NAME = "show"
 HELP = "show a key's keyid, public JWK, label, client id, store, encryption, backups and security level"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Options: --name, --json."""
-    add_name_argument(parser)
+    """Options: [NAME], --name, --json."""
+    parser.add_argument(
+        "key_name", nargs="?", type=key_name, metavar="NAME", help=f"the key's name (default {DEFAULT_NAME!r})"
+    )
+    parser.add_argument("--name", type=key_name, help="the key's name (the same as NAME)")
     add_json_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the key's description as text (warnings on stderr) or JSON."""
+    if args.key_name is not None and args.name is not None and args.name != args.key_name:
+        raise UsageError(f"two key names given: {args.key_name!r} and --name {args.name!r}")
+    args.name = args.key_name or args.name or DEFAULT_NAME
     store, meta = find_key(args)
     info = describe(meta, store)
     status = key_status(meta)
@@ -41,19 +59,19 @@ def run(args: argparse.Namespace) -> int:
         "location": store.location(meta.name),
         "encrypted": "yes" if meta.encrypted else "NO",
         "created": f"{format_time(meta.created)} ({meta.created})",
-        "servers": ", ".join(meta.servers) or "-",
+        "servers": ", ".join(_server(url, meta.server_status.get(url, "")) for url in meta.servers) or "-",
         "backups": "; ".join(backups) or "NONE verified",
         "security": f"{status.level} ({status.stored}, {'backed up' if status.backed_up else 'NOT backed up'})",
     }
-    emit(
-        args,
-        info,
-        [
-            f"{field + ':':<11} {value}" if len(field) > 10 else f"{field + ':':<12}{value}"
-            for field, value in fields.items()
-        ],
-    )
+    emit(args, info, aligned(fields))
     if not args.json:
+        inactive = server_status_note(meta)
+        if inactive:
+            warn(inactive)
         for warning in status.warnings:
             warn(warning)
     return 0
+
+
+def _server(url: str, status: str) -> str:
+    return f"{url} ({status})" if status else url
