@@ -48,6 +48,8 @@ export class DatafoldAuthError extends Error {
   readonly retryAfter: number | undefined;
   /** Set by {@link rotate} when the rotation's outcome is not known or it was not done: the new key, to keep. */
   newSigner?: Signer;
+  /** Set by KeyStore.rotate with a backupPassphrase on `rotation_unknown`: the kept new key's backup. */
+  backup?: Backup;
 }
 
 export class StructuredFieldError extends DatafoldAuthError {
@@ -387,7 +389,14 @@ export class KeyStore {
   rotate(
     keyid: string,
     url?: string | URL,
-    options?: RotationOptions & { protection?: "non-extractable" | "passphrase"; passphrase?: string; iterations?: number },
-  ): Promise<{ key: KeyInfo; previous: KeyInfo; record: KeyRecord; signer: Signer }>;
+    options?: RotationOptions & {
+      protection?: "non-extractable" | "passphrase";
+      passphrase?: string;
+      iterations?: number;
+      /** Backup at birth of the new key, as createWithBackup: the result's `backup` (else null). */
+      backupPassphrase?: string;
+      format?: "pem" | "json" | "binary";
+    },
+  ): Promise<{ key: KeyInfo; previous: KeyInfo; record: KeyRecord; signer: Signer; backup: Backup | null }>;
   revoke(keyid: string, url?: string | URL, options?: { reason?: string; by?: string }): Promise<{ record: KeyRecord; key: KeyInfo }>;
 }

@@ -2633,11 +2633,19 @@ export class KeyStore {
    * cannot be asked) keeps it with status `rotating`: call
    * {@link KeyStore#refreshStatus} on it later (`active` means it happened).
    *
+   * Backup at birth, as {@link KeyStore#createWithBackup}: with
+   * `backupPassphrase` (and `format`, default `"pem"`) the new key is made
+   * through `createWithBackup` and the result carries its `backup` (else
+   * `backup` is `null`: a non-extractable new key can never be backed up
+   * afterwards). The backup is written before the request is sent; on
+   * `rotation_unknown` the error carries it as `error.backup`.
+   *
    * @param {string} keyid the current key
    * @param {string | URL} [url] the keys collection (default: where the key was registered)
-   * @param {RotationOptions & {protection?: "non-extractable" | "passphrase", passphrase?: string, iterations?: number}} [options]
+   * @param {RotationOptions & {protection?: "non-extractable" | "passphrase", passphrase?: string, iterations?: number,
+   *   backupPassphrase?: string, format?: "pem" | "json" | "binary"}} [options]
    *   `label`/`expiresAt` are sent to the server when given
-   * @returns {Promise<{key: KeyInfo, previous: KeyInfo, record: KeyRecord, signer: Signer}>}
+   * @returns {Promise<{key: KeyInfo, previous: KeyInfo, record: KeyRecord, signer: Signer, backup: Backup | null}>}
    */
   async rotate(keyid, url, options = {}) {
     const info = await this.#require(keyid);
@@ -2645,16 +2653,19 @@ export class KeyStore {
     if (!target) throw new DatafoldAuthError("invalid_request", "This key was never registered; give the registration URL.");
     const signer = await this.load(keyid);
     const clientId = info.registration?.clientId ?? info.clientId ?? null;
-    const fresh = await this.create({
-      label: options.label ?? info.label, clientId, protection: options.protection, passphrase: options.passphrase, iterations: options.iterations,
-    });
+    const { backupPassphrase, format, protection, passphrase, iterations, ...wire } = options;
+    const made = { label: options.label ?? info.label, clientId, protection, passphrase, iterations };
+    const { key: fresh, backup } = backupPassphrase === undefined
+      ? { key: await this.create(made), backup: null }
+      : await this.createWithBackup({ ...made, backupPassphrase, format });
     const stamp = () => Math.floor(Date.now() / 1000);
     await this.update(fresh.keyid, { registration: { url: String(target), status: "rotating", clientId, checkedAt: stamp() } });
     let result;
     try {
-      result = await rotate(signer, await this.load(fresh.keyid), target, options);
+      result = await rotate(signer, await this.load(fresh.keyid), target, wire);
     } catch (error) {
       if (!(error instanceof DatafoldAuthError && error.reason === "rotation_unknown")) await this.delete(fresh.keyid);
+      else if (backup) Object.assign(error, { backup });
       throw error;
     }
     const key = await this.update(fresh.keyid, {
@@ -2663,7 +2674,7 @@ export class KeyStore {
     const previous = await this.update(keyid, {
       registration: { url: String(target), status: result.previous?.status ?? "rotated", clientId: info.registration?.clientId ?? clientId, checkedAt: stamp() },
     });
-    return { key, previous, record: result.record, signer: result.signer };
+    return { key, previous, record: result.record, signer: result.signer, backup };
   }
 
   /**

@@ -20,6 +20,10 @@ Routes:
   ``POST /api/items`` (scope ``write``);
 * ``GET /health`` (open).
 
+Deployed, give every instance of one service ``--authority`` with the public host name
+clients sign (e.g. ``--authority api.example``): without it ``@authority`` is the request's
+``Host`` header, which the sender chooses (docs/security.md, cross-service replay).
+
 A nonce used on one instance is refused on every other (shared nonce store);
 a key revoked through one is refused by all within ``--cache-ttl`` seconds
 (the revocation bound). With ``--port 0`` a free port is chosen; the first
@@ -59,6 +63,7 @@ def create_app(
     default_scopes: tuple[str, ...] = ("read",),
     allow_join: bool = True,
     require_approval: bool = False,
+    authority: str | None = None,
 ) -> FastAPI:
     """The app: shared registry and nonce store, middleware on ``/api/``, registration and admin mounted.
 
@@ -74,6 +79,8 @@ def create_app(
         allowed_scopes, default_scopes: what registrations may request / get by default.
         allow_join: a registration for an existing client_id joins it as ``pending``.
         require_approval: new registrations start ``pending``.
+        authority: the public ``host[:port]`` used as ``@authority`` by the middleware, the registration
+            and the admin apps (``None``: the request's ``Host`` header; pin it in any deployment).
     """
     remote = registry_url.startswith("remote+")
     registry: Any = open_registry(registry_url, ttl=cache_ttl) if remote else open_registry(registry_url)
@@ -127,11 +134,12 @@ def create_app(
             rotation_overlap=rotation_overlap,
             key_lifetime=key_lifetime,
             rate_limit=limiter,
+            authority=authority,
             audit=sink,
         )
         app.mount("/register", registration)
-        app.mount("/admin", AdminASGIApp(registry, verifier, audit=sink))
-    app.add_middleware(DatafoldAuthASGIMiddleware, verifier=verifier, paths=["/api/"], audit=sink)
+        app.mount("/admin", AdminASGIApp(registry, verifier, authority=authority, audit=sink))
+    app.add_middleware(DatafoldAuthASGIMiddleware, verifier=verifier, paths=["/api/"], authority=authority, audit=sink)
     return app
 
 
@@ -147,6 +155,9 @@ def main() -> None:
     parser.add_argument("--rate-limit", default="10/m", help="registrations per client address ('' for none)")
     parser.add_argument("--rate-limit-total", default="600/m", help="registrations in total ('' for none)")
     parser.add_argument("--require-approval", action="store_true", help="new keys start pending")
+    parser.add_argument(
+        "--authority", help="public host[:port] clients sign (default: the Host header; set it when deployed)"
+    )
     args = parser.parse_args()
     app = create_app(
         args.registry,
@@ -157,6 +168,7 @@ def main() -> None:
         rate_limit=args.rate_limit or None,
         rate_limit_total=args.rate_limit_total or None,
         require_approval=args.require_approval,
+        authority=args.authority,
     )
     logging.basicConfig(level=logging.WARNING)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

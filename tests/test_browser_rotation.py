@@ -12,10 +12,16 @@ Browser and servers come from tests/test_browser_page.py.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from datafold_auth.jwk import jwk_thumbprint
+from datafold_auth.keys import read_public_key, restore_backup
 
 from . import test_browser_page as browser_page
 from .conftest import ROOT
@@ -223,3 +229,48 @@ def test_page_key_registers_rotates_and_is_revoked(tab: Tab) -> None:
         new,
     )
     assert again_revoked == {"reason": "key_not_active", "status": 401}
+
+
+ROTATE_WITH_BACKUP = """
+const store = await df.KeyStore.open();
+const out = arg.pass === null ? await store.rotate(arg.keyid) : await store.rotate(arg.keyid, undefined, { backupPassphrase: arg.pass, format: arg.format });
+const response = await out.signer.fetch(new URL('/api/hello', location.href));
+const backup = out.backup && { keyid: out.backup.keyid, format: out.backup.format, filename: out.backup.filename,
+  data: typeof out.backup.data === 'string' ? out.backup.data : df.base64Encode(out.backup.data) };
+return { key: out.key, record: out.record, status: response.status, backup, stored: await store.get(out.key.keyid),
+         extractable: (await store.load(out.key.keyid)).privateKey.extractable };
+"""
+
+
+def test_rotation_with_a_backup_at_birth_restores_the_new_key(tab: Tab, tmp_path: Path) -> None:
+    """store.rotate(keyid, url, {backupPassphrase, format}) backs the new key up as createWithBackup does."""
+    passphrase = "rotation backup passphrase é"
+    old = browser_page.create_registered_key(tab, unique("rotate-backup"))
+    got = tab.js(ROTATE_WITH_BACKUP, {"keyid": old, "pass": passphrase, "format": "pem"})
+    new = got["key"]["keyid"]
+    assert new != old and got["record"]["replaces"] == old and got["status"] == 200
+    backup = got["backup"]
+    assert backup["keyid"] == new and backup["format"] == "pem" and backup["filename"] == f"datafold-key-{new[:12]}.pem"
+    assert got["stored"]["backup"]["format"] == "pem" and got["stored"]["backup"]["writtenAt"] is not None
+    assert got["stored"]["backup"]["confirmedAt"] is None and got["stored"]["protection"] == "non-extractable"
+    assert got["extractable"] is False
+    # the backup opens outside the browser, to the NEW keyid: the Python reader and openssl
+    pem = tmp_path / backup["filename"]
+    pem.write_text(backup["data"])
+    assert jwk_thumbprint(restore_backup([pem.read_bytes()], passphrase.encode()).private_key) == new
+    public = subprocess.run(
+        ["openssl", "pkey", "-in", str(pem), "-passin", "env:BACKUP_PASS", "-pubout"],
+        env={"BACKUP_PASS": passphrase, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert jwk_thumbprint(read_public_key(public)[0]) == new
+    # binary, with createWithBackup's format option; then a rotation without a backup gives none, as before
+    got_binary = tab.js(ROTATE_WITH_BACKUP, {"keyid": new, "pass": passphrase, "format": "binary"})
+    newer = got_binary["key"]["keyid"]
+    assert got_binary["backup"]["format"] == "binary" and got_binary["backup"]["keyid"] == newer != new
+    restored = restore_backup([base64.b64decode(got_binary["backup"]["data"])], passphrase.encode())
+    assert jwk_thumbprint(restored.private_key) == newer and got_binary["status"] == 200
+    plain = tab.js(ROTATE_WITH_BACKUP, {"keyid": newer, "pass": None, "format": None})
+    assert plain["backup"] is None and plain["stored"]["backup"] is None and plain["status"] == 200
