@@ -1,6 +1,6 @@
 """docs/shell.md: every ``sh`` example runs, in order, against the Flask example server.
 
-Blocks preceded by ``<!-- norun -->`` (starting the server, a deployment
+Blocks preceded by ``<!-- not-run: why -->`` (starting the server, a deployment
 script with system paths) are skipped; ``http://127.0.0.1:8000`` is replaced
 by the test server's address.
 """
@@ -21,7 +21,7 @@ from .test_shell_scripts import ROOT, SHELLS, clean_env, example_server, needs_t
 pytestmark = needs_tools
 
 DOC = ROOT / "docs" / "shell.md"
-BLOCK = re.compile(r"(<!-- norun -->\n)?```sh\n(.*?)```", re.DOTALL)
+BLOCK = re.compile(r"(<!-- not-run: [^\n]*-->\n)?```sh\n(.*?)```", re.DOTALL)
 
 
 def runnable_blocks() -> list[str]:
@@ -62,4 +62,7 @@ def test_examples_run(shell: str, tmp_path: Path) -> None:
     assert "status active" in out and '"owner":"backup-job"' in out
     assert '"@method": POST\n"@authority": api.example.com\n' in out
     assert '"owner":"' in out and '"created":{"name":"gadget"}' in out
-    assert proc.stderr.count("[done] keyid") == 2
+    assert proc.stderr.count("[done] keyid") == 3
+    # "Replacing and revoking a key": the same client_id is refused, a new one works, the old key is revoked
+    assert "registration refused: HTTP 409 client_id_taken" in proc.stderr and "exit status 4" in out
+    assert '"client_id":"backup-agent",' in out and '"status":"revoked"' in out
