@@ -3,17 +3,25 @@
 Nothing here is mocked: keys are real Ed25519 keys, the registry and nonce
 store are the in-memory backends (with switchable outages), and the servers
 are werkzeug's and uvicorn's, each in a thread on ``127.0.0.1``.
+:func:`serve_process` runs a server (an example app, a Django project) as a
+subprocess instead.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
+import os
+import signal
+import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -228,3 +236,45 @@ def live_server(kind: str) -> Iterator[Live]:
 
 
 KINDS = ["flask", "starlette", "fastapi"]
+
+
+STARTUP_SECONDS = 30.0
+"""How long a server subprocess may take to accept connections (generous: CI machines are slow)."""
+
+
+@contextmanager
+def serve_process(
+    argv: Sequence[str], *, port: int, log: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``argv`` as a server in its own process group, its output in ``log``; yield ``http://127.0.0.1:<port>``.
+
+    Waits until ``127.0.0.1:port`` accepts a TCP connection (at most :data:`STARTUP_SECONDS`;
+    an ``AssertionError`` with the log if the process exits or the time runs out). Afterwards
+    the group gets SIGTERM (SIGKILL after 10 s) and, when the ``with`` body raised nothing,
+    the log must hold no ``Traceback``.
+    """
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(log.read_text()) from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert b"Traceback" not in log.read_bytes(), log.read_text()

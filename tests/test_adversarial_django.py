@@ -11,17 +11,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from .test_permissions_django_asgi import SETTINGS, _free_port, _serve
+from .django_project import SETTINGS, serve_project
 
 pytest.importorskip("django")
 
@@ -88,33 +84,9 @@ urlpatterns = [path("open/whoami", whoami), path("open/items", create), path("op
 def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     kind = str(request.param)
     tmp_path = tmp_path_factory.mktemp(f"django-spoof-{kind}")
-    package = tmp_path / "mysite"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "settings.py").write_text(SETTINGS)
-    (package / "urls.py").write_text(URLS)
-    (package / "serve.py").write_text(SERVE.format(asgi=kind == "asgi"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFOLD_", "DJANGO_"))}
-    env["REGISTRY"] = f"sqlite:{tmp_path / 'keys.db'}"
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])
-    port = _free_port()
-    proc = _serve(kind, tmp_path, port, env)
-    log = Path(tmp_path / "server.log")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()) from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(10)
-    assert b"Traceback" not in log.read_bytes(), log.read_text()
+    registry_url = f"sqlite:{tmp_path / 'keys.db'}"
+    with serve_project(kind, tmp_path, urls=URLS, serve=SERVE, registry_url=registry_url) as url:
+        yield url
 
 
 SPOOF_HEADERS = {
@@ -199,12 +171,6 @@ def hooked(
 
     kind = str(request.param)
     tmp_path = tmp_path_factory.mktemp(f"django-hooked-{kind}")
-    package = tmp_path / "mysite"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "settings.py").write_text(HOOKED_SETTINGS)
-    (package / "urls.py").write_text(HOOKED_URLS)
-    (package / "serve.py").write_text(HOOKED_SERVE.format(asgi=kind == "asgi"))
     registry_url = f"sqlite:{tmp_path / 'keys.db'}"
     registry = df.open_registry(registry_url)
     signers = {}
@@ -212,27 +178,10 @@ def hooked(
         key = Ed25519PrivateKey.generate()
         registry.register(df.KeyRecord.for_public_key(key.public_key(), client_id=client_id, scopes=("read",)))
         signers[client_id] = df.Signer(key)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFOLD_", "DJANGO_"))}
-    env["REGISTRY"] = registry_url
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])
-    port = _free_port()
-    proc = _serve(kind, tmp_path, port, env)
-    log = tmp_path / "server.log"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()) from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", signers
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(10)
-    assert b"Traceback" not in log.read_bytes(), log.read_text()
+    with serve_project(
+        kind, tmp_path, urls=HOOKED_URLS, serve=HOOKED_SERVE, registry_url=registry_url, settings=HOOKED_SETTINGS
+    ) as url:
+        yield url, signers
 
 
 @pytest.mark.parametrize("route", ["api/items", "api/async"])

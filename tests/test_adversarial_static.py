@@ -11,16 +11,15 @@ answers for it (the route still needs a signature).
 from __future__ import annotations
 
 import http.client
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .private_services import free_port
+from .servers import serve_process
 
 pytest.importorskip("flask")
 
@@ -46,12 +45,6 @@ class Site:
             conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     work = tmp_path_factory.mktemp("static")
@@ -71,28 +64,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (static / ".env").write_bytes(SECRET)  # `--static .` in a project folder
     (static / ".git").mkdir()
     (static / ".git" / "config").write_bytes(SECRET)
-    port = _free_port()
-    log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "flask_app.py"), "--port", str(port), "--db", str(work / "k.db"),
-         "--static", str(static)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=work, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((work / "server.log").read_text()) from None
-                time.sleep(0.05)
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "examples" / "flask_app.py"), "--port", str(port), "--db", str(work / "k.db"),
+            "--static", str(static)]  # fmt: skip
+    with serve_process(argv, port=port, log=work / "server.log", cwd=work):
         yield Site(port, static)
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(10)
-    assert b"Traceback" not in (work / "server.log").read_bytes(), (work / "server.log").read_text()
 
 
 def test_files_of_the_folder_are_served_unsigned(site: Site) -> None:

@@ -34,9 +34,12 @@ from datafold_auth.middleware import IDENTITY_KEY, DatafoldAuthASGIMiddleware, D
 from datafold_auth.ratelimit import MemoryRateLimiter
 from datafold_auth.registration import RegistrationASGIApp
 
+from . import test_browser_page as browser_page
 from .conftest import ROOT
 from .servers import serve_asgi, serve_wsgi
-from .test_browser_page import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, _need_browser
+from .test_browser_page import TIMEOUT_MS
+
+chromium = browser_page.chromium  # Debian's Chromium, launched once for the module
 
 DOC = ROOT / "docs" / "browser.md"
 MODULE = ROOT / "browser" / "datafold-auth.js"
@@ -131,17 +134,6 @@ async (api) => {
   return out;
 }
 """
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_playwright = _need_browser()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.mark.parametrize("layer", sorted(SERVERS))

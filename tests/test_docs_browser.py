@@ -2,9 +2,11 @@
 
 * the install ```sh block is checked, not run (it would download packages):
   the command, and that its extra holds what the example server imports;
-* the ```sh block that starts the Flask example is run (port, database file and
-  ``--static`` folder replaced by a free port and temporary paths) and is the
-  server; its first line is the documented ``listening on ...`` line;
+* the ```sh block that starts the Flask example is run as written (the port
+  replaced by a free one) in a folder laid out as the page says (``.venv`` and
+  ``datafold-auth/`` side by side, the page in ``my-app/``) and is the server;
+  its first line is the documented ``listening on ...`` line, and it logs
+  refusals at INFO;
 * the ```html block is ``index.html`` and the ```js blocks, in order, are
   ``app.js`` of the ``--static`` folder: the example serves them at ``/app/``;
   each block's ``console.log`` lines are checked, then the effects on the
@@ -12,8 +14,9 @@
   the browser (the stored key is non-extractable);
 * the page is loaded a second time in the same browser profile: it finds its
   key again (``existing key``), makes none, and signs; in a fresh profile the
-  server's ``409 client_id_taken`` goes to the page's ``showError`` and the
-  restore handler still works;
+  server's ``409 client_id_taken`` goes to the page's ``showError``, the refused
+  key is deleted, and restoring alice's backup through the page's file input,
+  then reloading, gets the user back in (signed requests succeed);
 * the backup the page offers is downloaded into ``~/Downloads`` and the interop
   ```sh block moves it and reads it with ``openssl pkey`` and ``keytools
   restore``; the next ```sh block makes a keytools backup, which the page's
@@ -46,10 +49,12 @@ from datafold_auth import KeyStatus, SQLiteRegistry
 from datafold_auth.jwk import jwk_thumbprint
 from datafold_auth.keys import read_public_key
 
+from . import test_browser_page as browser_page
 from .conftest import ROOT
-from .test_browser_page import CHROMIUM_ARGS, TIMEOUT_MS, _free_port, _need_browser
+from .test_browser_page import TIMEOUT_MS, _free_port, _need_browser
 
-CHROMIUM = Path("/usr/bin/chromium")
+chromium = browser_page.chromium  # Debian's Chromium, launched once for the module
+
 DOC = ROOT / "docs" / "getting-started" / "browser.md"
 BLOCK = re.compile(r"```([a-z]+)\n(.*?)```", re.S)
 PASSPHRASE = "a long passphrase the user chose"
@@ -97,25 +102,24 @@ def server_block() -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocServer]:
-    """The page's server command, run with a free port, a temporary database and the page in a temporary folder."""
+    """The page's server command, run as written with a free port, in a folder laid out as the page says:
+    ``.venv`` and the checkout ``datafold-auth/`` side by side (links to this checkout), the page in ``my-app/``."""
     _need_browser()
     work = tmp_path_factory.mktemp("docs-browser-server")
     port, db, log, site = _free_port(), work / "keys.db", work / "server.log", work / "my-app"
     site.mkdir()
+    (work / ".venv").symlink_to(Path(sys.prefix))
+    (work / "datafold-auth").symlink_to(ROOT)
     (html,) = blocks_of("html")
     (site / "index.html").write_text(html)
     (site / "app.js").write_text(app_js())
     command = server_block().strip()
-    for documented, ours in (
-        ("--port 8000", f"--port {port}"),
-        ("--db keys.db", f"--db {db}"),
-        ("--static my-app", f"--static {site}"),
-    ):
-        assert documented in command, documented
-        command = command.replace(documented, ours)
+    assert command.startswith(".venv/bin/python datafold-auth/examples/flask_app.py "), command
+    assert "--db keys.db" in command and "--static my-app" in command
+    command = command.replace("--port 8000", f"--port {port}")
     with open(log, "wb") as out:
         proc = subprocess.Popen(  # noqa: S602 (the documented command line)
-            command, shell=True, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, shell=True, cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -136,17 +140,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocServer]:
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    sync_playwright = _need_browser()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass
@@ -263,9 +256,11 @@ def test_links_to_sections_of_other_pages_land_on_headings() -> None:
 
 
 def test_the_install_step_names_a_real_extra() -> None:
-    """The install block: a venv in the checkout and the extra that holds what the example server imports."""
+    """The install block: a venv beside the checkout (docs/README.md, Install) and the extra that holds what the
+    example server imports."""
     (install,) = [b for b in blocks_of("sh") if "pip install" in b]
-    assert install.strip() == "python3 -m venv .venv && .venv/bin/pip install -e '.[flask]'"
+    assert install.strip() == "python3 -m venv .venv && .venv/bin/pip install './datafold-auth[flask]'"
+    assert "](../README.md#install)" in DOC.read_text()
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     flask_extra = cfg["options.extras_require"]["flask"].split()
@@ -277,7 +272,7 @@ def test_the_install_step_names_a_real_extra() -> None:
     assert not any(p.startswith(("examples", "browser")) for p in packages)
 
 
-def test_blocks_run_in_order_and_print_what_the_page_says(page: Page, keyid: str) -> None:
+def test_blocks_run_in_order_and_print_what_the_page_says(page: Page, keyid: str, server: DocServer) -> None:
     page.wait_console("secure context: true, IndexedDB: true")
     page.wait_console("backup confirmed: true")
     page.wait_console(f"registered {keyid} for alice: active")
@@ -286,6 +281,7 @@ def test_blocks_run_in_order_and_print_what_the_page_says(page: Page, keyid: str
     item = page.wait_console(r"POST /api/items: 200 (.*)").group(1)
     assert '"created":{"name":"widget"}' in item and '"owner":"alice"' in item
     page.wait_console("unsigned: 401 missing_signature")
+    assert "datafold_auth rejected 'GET' '/api/hello': reason=missing_signature" in server.log.read_text()
     marks = [line for line in page.console if line.startswith(MARK)]
     assert marks == [f"{MARK} {i}" for i in range(len(blocks_of("js")))]
     assert not any(line.startswith(("existing key", "error:")) for line in page.console), page.console
@@ -341,7 +337,7 @@ def test_backups_cross_between_the_page_keytools_and_openssl(page: Page, keyid: 
     desktop = keyid_of_pem_backup(tmp_path / "desktop.pem")
     page.page.fill("#restore-passphrase", PASSPHRASE)
     page.page.set_input_files("#restore-file", str(tmp_path / "desktop.pem"))
-    page.wait_console(f"restored {desktop} from .*PKCS#8.*")
+    page.wait_console(f"restored {desktop} from .*PKCS#8.*: reload the page to use it")
     assert set(page.page.evaluate(STORED_KEYIDS)) == {keyid, desktop}
     # a wrong passphrase goes through showError
     page.page.fill("#restore-passphrase", "not the passphrase")
@@ -368,33 +364,59 @@ def test_a_second_load_finds_the_key_again(page: Page, server: DocServer, keyid:
         again.page.close()
 
 
-def test_a_refusal_at_the_top_level_is_shown_and_the_page_keeps_working(
-    chromium: Any, server: DocServer, keyid: str, tmp_path: Path
+def test_a_refusal_at_the_top_level_is_shown_and_restoring_the_backup_gets_the_user_back_in(
+    chromium: Any, page: Page, server: DocServer, keyid: str, tmp_path: Path
 ) -> None:
-    """A fresh profile makes a second key for alice: 409 client_id_taken reaches showError, not the console."""
+    """A fresh profile makes a second key for alice: 409 client_id_taken reaches showError, the refused key is
+    deleted; restoring alice's backup through the page's file input, then reloading, signs as alice again."""
+    with page.page.expect_download() as download:  # alice's backup, offered by the first profile's page
+        page.page.click("#backup-link")
+    backup = tmp_path / download.value.suggested_filename
+    download.value.save_as(backup)
     context = chromium.new_context(accept_downloads=True)
     context.set_default_timeout(TIMEOUT_MS)
     try:
         other = open_page(context, server)
-        other.wait_console(r"new key ([A-Za-z0-9_-]{43}) \(non-extractable\)")
+        refused = other.wait_console(r"new key ([A-Za-z0-9_-]{43}) \(non-extractable\)").group(1)
         other.wait_console("error: client_id_taken")
         assert str(other.page.text_content("#error")).endswith("(client_id_taken)")
         assert not any(line.startswith("registered") for line in other.console)
+        assert other.page.evaluate(STORED_KEYIDS) == []  # the refused key is gone, its backup link hidden
+        assert other.page.is_hidden("#backup-link")
         # the restore handler was attached anyway: a file that is no backup is refused through showError
         junk = tmp_path / "notes.txt"
         junk.write_text("not a backup\n")
         other.page.fill("#restore-passphrase", PASSPHRASE)
         other.page.set_input_files("#restore-file", str(junk))
         other.wait_console(r"error: (invalid_backup|unsupported_backup)")
-        assert other.errors == []
+        # alice's backup: restored for alice, the error cleared
+        other.page.set_input_files("#restore-file", str(backup))
+        other.wait_console(f"restored {keyid} from .*: reload the page to use it")
+        assert other.page.text_content("#error") == ""
+        stored = other.page.evaluate(
+            "async () => (await (await (await import('/browser/datafold-auth.js')).KeyStore.open()).list())"
+            ".map((k) => [k.keyid, k.clientId])"
+        )
+        assert stored == [[keyid, "alice"]]
+        # reload: the restored key is found, registered (the server already has it) and signs
+        again = open_page(context, server)
+        again.wait_console(f"existing key {keyid}")
+        again.wait_console(f"registered {keyid} for alice: active")
+        hello = again.wait_console(r"GET /api/hello: 200 (.*)").group(1)
+        assert '"hello":"alice"' in hello and f'"keyid":"{keyid}"' in hello
+        again.wait_console(r"POST /api/items: 200 .*")
+        assert not any(line.startswith(("new key", "error:")) for line in again.console), again.console
+        assert again.page.text_content("#error") == ""
+        assert other.errors == [] and again.errors == []
     finally:
         context.close()
     registry = SQLiteRegistry(server.db)
     try:
         record = registry.get(keyid)
+        assert registry.get(refused) is None
     finally:
         registry.close()
-    assert record is not None and record.client_id == "alice"  # alice's key is untouched
+    assert record is not None and record.status is KeyStatus.ACTIVE and record.client_id == "alice"
 
 
 def test_the_flask_route_for_the_page_serves_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,6 @@ The same for keytools (tests/test_keytools_failures.py covers each command).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import shutil
@@ -39,7 +38,7 @@ from datafold_auth.jwk import jwk_thumbprint
 from datafold_auth.keys import FileKeyStore, KeyMetadata, KeyStoreError, generate_private_key, pkcs8, restore_backup
 from datafold_auth.keys.errors import WrongPassphraseError
 
-from .test_keytools_helpers import OPENSSL, ROOT, Result, can_mount, cli, files_in, fill, remount_read_only, write_pass
+from .test_keytools_helpers import OPENSSL, ROOT, Result, cli, files_in, fill, remount_read_only, tmpfs, write_pass
 
 KILLER = Path(__file__).with_name("kill_at_event.py")
 PASS = "fault-old-passphrase-1"
@@ -186,6 +185,23 @@ def _generate(run: Callable[..., Result], folder: Folder, name: str = "k") -> st
     return out.splitlines()[0].removeprefix("keyid: ")
 
 
+def _backup_args(folder: Folder, fmt: str, name: str = "k") -> list[str]:
+    """``backup FMT`` of key ``name`` into ``backups/NAME.FMT`` (passphrases PASS and BACKUP, fast KDF)."""
+    return [
+        "backup",
+        fmt,
+        "--name",
+        name,
+        "--out",
+        str(folder.backups / f"{name}.{fmt}"),
+        "--passphrase-file",
+        str(folder.pass_file(PASS)),
+        "--backup-passphrase-file",
+        str(folder.pass_file(BACKUP)),
+        *FAST[fmt],
+    ]
+
+
 def _prepare_nothing(run: Callable[..., Result], folder: Folder) -> dict[str, str]:
     return {}
 
@@ -196,41 +212,13 @@ def _prepare_key(run: Callable[..., Result], folder: Folder) -> dict[str, str]:
 
 def _prepare_key_and_backup(run: Callable[..., Result], folder: Folder) -> dict[str, str]:
     keyid = _generate(run, folder)
-    ok(
-        run,
-        folder,
-        "backup",
-        "pem",
-        "--name",
-        "k",
-        "--out",
-        folder.backups / "k.pem",
-        "--passphrase-file",
-        folder.pass_file(PASS),
-        "--backup-passphrase-file",
-        folder.pass_file(BACKUP),
-        *FAST["pem"],
-    )
+    ok(run, folder, *_backup_args(folder, "pem"))
     return {"keyid": keyid}
 
 
 def _prepare_key_and_other_backup(run: Callable[..., Result], folder: Folder) -> dict[str, str]:
     other = _generate(run, folder, "other")
-    ok(
-        run,
-        folder,
-        "backup",
-        "json",
-        "--name",
-        "other",
-        "--out",
-        folder.backups / "other.json",
-        "--passphrase-file",
-        folder.pass_file(PASS),
-        "--backup-passphrase-file",
-        folder.pass_file(BACKUP),
-        *FAST["json"],
-    )
+    ok(run, folder, *_backup_args(folder, "json", "other"))
     ok(run, folder, "delete", "--name", "other", "--force")
     return {"keyid": _generate(run, folder), "other": other}
 
@@ -297,20 +285,7 @@ def _change_argv(new: str | None) -> Callable[[Folder], list[str]]:
 
 
 def _backup_argv(fmt: str, force: bool) -> Callable[[Folder], list[str]]:
-    return lambda f: [
-        "backup",
-        fmt,
-        "--name",
-        "k",
-        "--out",
-        str(f.backups / f"k.{fmt}"),
-        "--passphrase-file",
-        str(f.pass_file(PASS)),
-        "--backup-passphrase-file",
-        str(f.pass_file(BACKUP)),
-        *FAST[fmt],
-        *(["--force"] * force),
-    ]
+    return lambda f: [*_backup_args(f, fmt), *(["--force"] * force)]
 
 
 def _restore_argv(f: Folder) -> list[str]:
@@ -464,26 +439,10 @@ def test_kill_9_from_outside_at_random_moments(case: Case, run: Callable[..., Re
 # ------------------------------------------------------------------ full and read-only folders
 
 
-@contextlib.contextmanager
-def small_tmpfs(path: Path, inodes: int | None = None) -> Iterator[Path]:
-    """A 256 KiB tmpfs at ``path`` (at most ``inodes`` files), unmounted afterwards; root only, else skipped."""
-    if not can_mount():
-        pytest.skip("needs root to mount a small tmpfs (root ignores mode bits, so only a real mount is full or ro)")
-    path.mkdir(parents=True, exist_ok=True)
-    options = "size=256k,mode=0700" + (f",nr_inodes={inodes}" if inodes else "")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"mount -t tmpfs not permitted here: {done.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
-
-
 @pytest.fixture
 def mounted(tmp_path: Path) -> Iterator[Path]:
     """A 256 KiB tmpfs of at most 64 files (root only; skipped otherwise)."""
-    with small_tmpfs(tmp_path / "mnt", inodes=64) as folder:
+    with tmpfs(tmp_path / "mnt", "256k", inodes=64) as folder:
         yield folder
 
 
@@ -523,16 +482,24 @@ def _assert_refused(action: Callable[[], object], what: str, folder: Path, probl
     assert "\n" not in error.detail and PASS not in error.detail and NEW not in error.detail, (what, error.detail)
 
 
+def _assert_all_refused(
+    mounted: Path, store: FileKeyStore, keyid: str, refusals: list[tuple[str, Callable[[], object]]], problem: str
+) -> None:
+    """Each of ``refusals`` is refused (:func:`_assert_refused`) and leaves ``mounted`` as it was (no partial
+    or temporary file, nothing replaced); afterwards key ``k`` of ``store`` still loads as ``keyid``."""
+    before = snapshot(mounted)
+    for what, action in refusals:
+        _assert_refused(action, what, store.root, problem)
+        assert snapshot(mounted) == before, what
+    assert jwk_thumbprint(store.load("k", passphrase=PASS.encode())) == keyid
+
+
 def test_file_store_on_a_full_disk(mounted: Path) -> None:
     store = FileKeyStore(mounted / "keys")
     _save(store, "k")
     keyid = store.metadata("k").keyid
     fill(mounted)
-    before = snapshot(mounted)
-    for what, action in _refusals(store, keyid):
-        _assert_refused(action, what, store.root, "No space left on device")
-        assert snapshot(mounted) == before, what  # no partial or temporary file, nothing replaced
-    assert jwk_thumbprint(store.load("k", passphrase=PASS.encode())) == keyid
+    _assert_all_refused(mounted, store, keyid, _refusals(store, keyid), "No space left on device")
 
 
 def _leave_free_inodes(folder: Path, count: int) -> None:
@@ -551,11 +518,7 @@ def test_file_store_when_only_part_of_the_write_fits(mounted: Path) -> None:
     _save(store, "k")
     keyid = store.metadata("k").keyid
     _leave_free_inodes(mounted, 1)
-    before = snapshot(mounted)
-    for what, action in _refusals(store, keyid)[:3]:
-        _assert_refused(action, what, store.root, "No space left on device")
-        assert snapshot(mounted) == before, what
-    assert jwk_thumbprint(store.load("k", passphrase=PASS.encode())) == keyid
+    _assert_all_refused(mounted, store, keyid, _refusals(store, keyid)[:3], "No space left on device")
 
 
 def test_file_store_on_a_read_only_folder(mounted: Path) -> None:
@@ -563,12 +526,8 @@ def test_file_store_on_a_read_only_folder(mounted: Path) -> None:
     _save(store, "k")
     keyid = store.metadata("k").keyid
     remount_read_only(mounted)
-    before = snapshot(mounted)
     refusals = [*_refusals(store, keyid), ("delete the key", lambda: store.delete("k"))]
-    for what, action in refusals:
-        _assert_refused(action, what, store.root, "Read-only file system")
-        assert snapshot(mounted) == before, what
-    assert jwk_thumbprint(store.load("k", passphrase=PASS.encode())) == keyid
+    _assert_all_refused(mounted, store, keyid, refusals, "Read-only file system")
     assert [m.name for m in store.list()] == ["k"]
 
 
@@ -576,21 +535,7 @@ def test_keytools_when_only_part_of_the_write_fits(mounted: Path, run: Callable[
     """The CLI over the same half-full folder: one line naming the folder and the problem, exit 1."""
     folder = make_folder(mounted / "f")
     keyid = _generate(run, folder)
-    ok(
-        run,
-        folder,
-        "backup",
-        "json",
-        "--name",
-        "k",
-        "--out",
-        folder.backups / "k.json",
-        "--passphrase-file",
-        folder.pass_file(PASS),
-        "--backup-passphrase-file",
-        folder.pass_file(BACKUP),
-        *FAST["json"],
-    )
+    ok(run, folder, *_backup_args(folder, "json"))
     _leave_free_inodes(mounted, 1)
     before = snapshot(mounted)
     commands: list[list[str | Path]] = [
@@ -628,7 +573,7 @@ def test_keytools_when_only_part_of_the_write_fits(mounted: Path, run: Callable[
 def test_a_change_cut_short_reads_right_from_a_read_only_folder(tmp_path: Path, run: Callable[..., Result]) -> None:
     """Killed between moving the new key file and its metadata, then the folder becomes read-only:
     the pending metadata cannot be moved into place, and is read from where it is."""
-    with small_tmpfs(tmp_path / "mnt") as mnt:
+    with tmpfs(tmp_path / "mnt", "256k") as mnt:
         template = make_folder(mnt / "template")
         keyid = _generate(run, template)
         complete = copy(template, mnt / "complete")

@@ -174,6 +174,26 @@ def check_outage_run(answers: list[Answer], down: float, up: float, reason: str)
     check_recovery([a for a in answers if a.started >= up], reason)
 
 
+def outage_run(
+    kind: str, verifier: Verifier, signer: Signer, stop: Callable[[], None], start: Callable[[], None], reason: str
+) -> None:
+    """The ``kind`` app over ``verifier`` under a loop of requests signed by ``signer``; once 3 succeeded,
+    ``stop()`` takes the service away; once 3 got 503, ``start()`` brings it back; then 5 must succeed.
+    :func:`check_outage_run` holds for every answer but those to requests started while ``start()`` ran."""
+    with serve(kind, verifier) as base:
+        loop = ClientLoop(base + "/api/x", signer)
+        loop.wait_for(3, lambda a: a.status == 200, since=0)
+        stop()
+        down = time.monotonic()
+        loop.wait_for(3, lambda a: a.status == 503, since=down)
+        up_called = time.monotonic()
+        start()
+        up = time.monotonic()
+        loop.wait_for(5, lambda a: a.status == 200, since=up)
+        answers = loop.stop()
+    check_outage_run([a for a in answers if not up_called <= a.started < up], down, up_called, reason)
+
+
 # ------------------------------------------------------------------ PostgreSQL
 
 
@@ -215,20 +235,8 @@ def test_postgres_stopped_mid_run_is_503_then_recovers(
     pg: PrivatePostgres, registry: PostgresRegistry, kind: str, mode: str
 ) -> None:
     """cache_ttl=0: every request reaches the database, so the outage is seen at once."""
-    signer = _alice(registry)
     verifier = Verifier(registry, MemoryNonceStore(), cache_ttl=0)
-    with serve(kind, verifier) as base:
-        loop = ClientLoop(base + "/api/x", signer)
-        loop.wait_for(3, lambda a: a.status == 200, since=0)
-        pg.stop(mode)
-        down = time.monotonic()
-        loop.wait_for(3, lambda a: a.status == 503, since=down)
-        up_called = time.monotonic()
-        pg.start()
-        up = time.monotonic()
-        loop.wait_for(5, lambda a: a.status == 200, since=up)
-        answers = loop.stop()
-    check_outage_run([a for a in answers if not up_called <= a.started < up], down, up_called, "registry_unavailable")
+    outage_run(kind, verifier, _alice(registry), lambda: pg.stop(mode), pg.start, "registry_unavailable")
 
 
 def test_postgres_outage_with_the_cache(pg: PrivatePostgres, registry: PostgresRegistry) -> None:
@@ -329,20 +337,7 @@ def _memory_registry() -> tuple[MemoryRegistry, Signer]:
 def test_redis_killed_mid_run_fails_closed_then_recovers(redis_up: PrivateRedis, kind: str) -> None:
     registry, signer = _memory_registry()
     verifier = Verifier(registry, open_nonce_store(redis_up.url + "?prefix=faults:"))
-    with serve(kind, verifier) as base:
-        loop = ClientLoop(base + "/api/x", signer)
-        loop.wait_for(3, lambda a: a.status == 200, since=0)
-        redis_up.kill()
-        down = time.monotonic()
-        loop.wait_for(3, lambda a: a.status == 503, since=down)
-        up_called = time.monotonic()
-        redis_up.start()
-        up = time.monotonic()
-        loop.wait_for(5, lambda a: a.status == 200, since=up)
-        answers = loop.stop()
-    check_outage_run(
-        [a for a in answers if not up_called <= a.started < up], down, up_called, "nonce_store_unavailable"
-    )
+    outage_run(kind, verifier, signer, redis_up.kill, redis_up.start, "nonce_store_unavailable")
 
 
 def test_redis_unreachable_from_the_start(redis_server: PrivateRedis) -> None:

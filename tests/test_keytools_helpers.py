@@ -114,13 +114,14 @@ def can_mount() -> bool:
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size: str = "64k") -> Iterator[Path]:
-    """Mount a tmpfs of ``size`` on ``path`` for the duration; skip the test if mounting is not permitted."""
+def tmpfs(path: Path, size: str = "64k", inodes: int | None = None) -> Iterator[Path]:
+    """Mount a tmpfs of ``size`` (at most ``inodes`` files) on ``path`` for the duration; skip the test if
+    mounting is not permitted."""
     if not can_mount():
-        pytest.skip("needs root to mount a small tmpfs (full-disk and read-only tests)")
+        pytest.skip("needs root to mount a small tmpfs (full-disk and read-only tests: root ignores mode bits)")
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-                          capture_output=True, check=False)  # fmt: skip
+    options = f"size={size},mode=0700" + (f",nr_inodes={inodes}" if inodes else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"mount -t tmpfs not permitted here: {done.stderr.decode().strip()}")
     try:

@@ -9,14 +9,8 @@ project's SQLite registry.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -25,17 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import datafold_auth as df
 from datafold_auth.client.requests import DatafoldAuth
 
-pytest.importorskip("django")
+from .django_project import serve_project
 
-SETTINGS = """
-SECRET_KEY = "test"
-DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1"]
-ROOT_URLCONF = "mysite.urls"
-INSTALLED_APPS: list[str] = []
-MIDDLEWARE = ["django.middleware.common.CommonMiddleware", "django.middleware.csrf.CsrfViewMiddleware"]
-DATABASES: dict[str, dict[str, str]] = {}
-"""
+pytest.importorskip("django")
 
 SERVE = """
 import os
@@ -107,12 +93,6 @@ urlpatterns = [
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Site:
     kind: str
@@ -125,37 +105,10 @@ class Site:
         return session
 
 
-def _serve(kind: str, folder: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    bind = f"127.0.0.1:{port}"
-    if kind == "asgi":
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "mysite.serve:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-    else:
-        argv = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", bind, "mysite.serve:application"]
-    log = (folder / "server.log").open("wb")
-    return subprocess.Popen(argv, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
 @pytest.fixture(scope="module", params=["asgi", "wsgi"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     kind = str(request.param)
     tmp_path = tmp_path_factory.mktemp(f"django-{kind}")
-    package = tmp_path / "mysite"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "settings.py").write_text(SETTINGS)
-    (package / "urls.py").write_text(URLS)
-    (package / "serve.py").write_text(SERVE.format(asgi=kind == "asgi"))
     registry_url = f"sqlite:{tmp_path / 'keys.db'}"
     registry = df.open_registry(registry_url)
     signers = {}
@@ -163,30 +116,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         key = Ed25519PrivateKey.generate()
         registry.register(df.KeyRecord.for_public_key(key.public_key(), client_id=client_id, scopes=scopes))
         signers[client_id] = df.Signer(key)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATAFOLD_", "DJANGO_"))}
-    env["REGISTRY"] = registry_url
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])
-    port = _free_port()
-    proc = _serve(kind, tmp_path, port, env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "server.log").read_text()) from None
-                time.sleep(0.05)
-        yield Site(kind, f"http://127.0.0.1:{port}", signers)
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(10)
-    assert b"Traceback" not in (tmp_path / "server.log").read_bytes(), (tmp_path / "server.log").read_text()
+    with serve_project(kind, tmp_path, urls=URLS, serve=SERVE, registry_url=registry_url) as base:
+        yield Site(kind, base, signers)
 
 
 def _reason(answer: requests.Response) -> tuple[int, str]:
