@@ -119,7 +119,7 @@ _TITLES: dict[Reason, str] = {
     Reason.KEYID_MISMATCH: "The keyid is not the JWK thumbprint of the public key.",
     Reason.BAD_PROOF: "The proof of possession does not verify.",
     Reason.DUPLICATE_KEY: "This public key is already registered.",
-    Reason.CLIENT_ID_TAKEN: "This client_id already has keys registered.",
+    Reason.CLIENT_ID_TAKEN: "This client_id already has keys (active or not: revoked keys count too).",
     Reason.SCOPE_NOT_ALLOWED: "A requested scope may not be self-assigned.",
     Reason.NOT_FOUND: "No such key.",
     Reason.INVALID_KEY_FORMAT: "The key data is not in a supported format.",

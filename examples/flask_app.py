@@ -1,7 +1,8 @@
 """Flask (WSGI) example: signed API routes plus the registration endpoint.
 
 Run: ``python examples/flask_app.py --port 8000 --db keys.db [--static DIR]``; the first line on
-stdout is ``listening on http://HOST:PORT (development server)``.
+stdout is ``listening on http://HOST:PORT (development server)``; each refused request is logged
+at INFO on stderr (``datafold_auth rejected 'GET' '/api/hello': reason=... detail=... keyid=...``).
 
 * ``POST /register/keys``: registration with proof of possession (unsigned routes of
   the registration app itself, mounted with werkzeug's DispatcherMiddleware);
@@ -95,6 +96,8 @@ def main() -> None:
         parser.error(f"--static {args.static}: not a folder")
     app = create_app(args.db, args.static)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request access log
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("datafold_auth").setLevel(logging.INFO)  # one line per refused request: why (no secrets)
     print(f"listening on http://{args.host}:{args.port} (development server)", flush=True)
     run_simple(args.host, args.port, app, threaded=True)
 

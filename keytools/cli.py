@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import NoReturn, cast
 
 from datafold_auth.errors import DatafoldAuthError
+from datafold_auth.jwk import KEYID_RE
 from datafold_auth.keys import WrongPassphraseError
 
 from . import commands
@@ -47,10 +48,22 @@ from .common import (
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line and exit status 2."""
+    """An argument parser whose errors are one line and exit status 2.
+
+    A keyid is 43 characters of base64url (RFC 7638), so about one in 64
+    starts with ``-``; argparse would take it for an option, as a positional
+    (``approve URL KEYID``) and as an option's value (``--keyid KEYID``)
+    alike. A word of exactly that shape is never one of our options, so it
+    is read as a value.
+    """
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"keytools: error: {message}\n")
+
+    def _parse_optional(self, arg_string: str) -> tuple[argparse.Action | None, str, str | None] | None:
+        if KEYID_RE.fullmatch(arg_string):
+            return None
+        return super()._parse_optional(arg_string)
 
 
 def _commands() -> list[Command]:

@@ -222,3 +222,23 @@ def test_prompts_twice_on_a_terminal(
     assert len(prompts) == 2 and "new key 'default'" in prompts[0]
     assert main(["--home", str(home), "generate"]) == 0  # NFC and NFD forms of one passphrase agree
     assert FileKeyStore(home / "keys").load("default", passphrase="same e\u0301".encode())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["approve", "http://127.0.0.1:1/register/keys", "{k}", "--json"],
+        ["revoke", "http://127.0.0.1:1/register/keys", "--keyid", "{k}"],
+        ["admin", "approve", "{k}", "--reason", "ok"],
+        ["admin", "show", "{k}"],
+        ["admin", "bulk-revoke", "{k}", "{k2}"],
+    ],
+)
+def test_a_keyid_starting_with_a_dash_is_a_value_not_an_option(argv: list[str]) -> None:
+    # About one keyid in 64 starts with "-" (base64url); argparse alone reads it as an unknown option.
+    from keytools.cli import build_parser
+
+    k, k2 = "-" + "A" * 42, "-" + "b" * 41 + "_"
+    args = build_parser().parse_args([a.format(k=k, k2=k2) for a in argv])
+    values = getattr(args, "keyids", None) or [args.keyid]
+    assert values[0] == k

@@ -307,3 +307,44 @@ def test_unreachable_servers_are_named_with_host_port_and_cause(env: Env) -> Non
             assert "ConnectionError" not in line
     finally:
         silent.close()
+
+
+def test_a_key_restored_from_a_pem_backup_has_no_client_id_and_says_how_to_give_it(env: Env) -> None:
+    # docs/keys.md (Backups): PEM, paper and Shamir backups carry no client_id
+    keyid = env.new_key("laptop", "erin")
+    env.keyed("laptop", "register", env.keys_url)
+    backup = env.tmp / "erin.pem"
+    env.keyed("laptop", "backup", "pem", "--out", backup, "--backup-passphrase-file", env.pass_file)
+    env.keyed("desk", "restore", backup, "--backup-passphrase-file", env.pass_file)
+    shown = env.ok("desk", "show").out
+    assert "client_id:   -\n" in shown
+    assert "servers:     - (none recorded; 'keytools client-keys URL' asks a server about this key" in shown
+    failed = env.run("desk", "client-keys", env.keys_url, "--passphrase-file", env.pass_file)
+    assert failed.code == 1 and failed.error_line() == (
+        "keytools: error: key 'default' has no client_id recorded (a PEM, paper or Shamir backup carries none);"
+        " pass --client-id ID, or restore it with --client-id ID"
+    )
+    assert f"* {keyid}  active" in env.keyed("desk", "client-keys", env.keys_url, "--client-id", "erin").out
+    # another client's listing is still the server's refusal, relayed
+    other = env.run("desk", "client-keys", env.keys_url, "--client-id", "nobody", "--passphrase-file", env.pass_file)
+    assert other.code == 1 and "HTTP 403 client_mismatch" in other.error_line()
+    # restore --client-id records it: client-keys works as is, and show has the server's answer
+    env.keyed("desk2", "restore", backup, "--backup-passphrase-file", env.pass_file, "--client-id", "erin")
+    assert f"* {keyid}  active" in env.keyed("desk2", "client-keys", env.keys_url).out
+    shown = env.ok("desk2", "show").out
+    assert "client_id:   erin\n" in shown and f"servers:     {env.keys_url} (active)\n" in shown
+    assert "security:    good (file store, encrypted, backed up)\n" in shown
+
+
+def test_show_calls_a_revoked_key_inactive_whatever_its_storage(env: Env) -> None:
+    env.new_key("laptop", "fay")
+    env.keyed("laptop", "register", env.keys_url)
+    env.keyed("laptop", "backup", "pem", "--out", env.tmp / "fay.pem", "--backup-passphrase-file", env.pass_file)
+    assert "security:    good (file store, encrypted, backed up)\n" in env.ok("laptop", "show").out
+    env.keyed("laptop", "revoke", env.keys_url)
+    shown = env.ok("laptop", "show").out
+    assert (
+        f"security:    inactive (revoked at {env.keys_url}: it signs nothing there; storage: good (file store,"
+        " encrypted, backed up))\n"
+    ) in shown
+    assert "security:    good" not in shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,11 @@ class Keys:
 @pytest.fixture
 def keys() -> Keys:
     return Keys()
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The INFO lines the permission helpers logged on the ``datafold_auth`` logger."""
+    return [r.getMessage() for r in caplog.records if r.name == "datafold_auth" and r.levelno == logging.INFO]
 
 
 def problem(response: Any) -> tuple[int, str]:
@@ -70,7 +76,8 @@ def flask_app(keys: Keys) -> Any:
     return app
 
 
-def test_flask(keys: Keys) -> None:
+def test_flask(keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="datafold_auth")
     client = flask_app(keys).test_client()
     url = "http://localhost/api/items"
     assert client.get("/api/items", headers=keys.headers("reader", "GET", url)).json == {"ok": "read"}
@@ -82,6 +89,12 @@ def test_flask(keys: Keys) -> None:
     assert problem(refused) == (403, "insufficient_scope")
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert problem(client.get("/open")) == (401, "missing_signature")
+    reader = keys.signers["reader"].keyid
+    assert refusals(caplog) == [
+        f"datafold_auth rejected 'POST' '/api/items': reason=insufficient_scope client_id='reader' keyid={reader}"
+        " required='read write'",
+        "datafold_auth rejected 'GET' '/open': reason=missing_signature client_id=None keyid=None required='read'",
+    ]
 
 
 # ------------------------------------------------------------------ Django
@@ -120,12 +133,18 @@ except Exception:  # pragma: no cover - Django missing: the test below fails on 
     urlpatterns = []
 
 
-def test_django(keys: Keys) -> None:
+def test_django(keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="datafold_auth")
     client = Client(django_app(keys))
     url = "http://localhost/api/items"
     ok = client.get("/api/items", headers=keys.headers("writer", "GET", url))
     assert ok.status_code == 200 and ok.json == {"owner": "writer"}
     assert problem(client.get("/api/items", headers=keys.headers("reader", "GET", url))) == (403, "insufficient_scope")
+    reader = keys.signers["reader"].keyid
+    assert refusals(caplog) == [
+        f"datafold_auth rejected 'GET' '/api/items': reason=insufficient_scope client_id='reader' keyid={reader}"
+        " required='write'"
+    ]
 
 
 # --------------------------------------------------------- Starlette/FastAPI
@@ -158,7 +177,8 @@ def asgi_apps(keys: Keys) -> tuple[Any, Any]:
     )
 
 
-def test_fastapi_and_starlette(keys: Keys) -> None:
+def test_fastapi_and_starlette(keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="datafold_auth")
     from starlette.testclient import TestClient
 
     fast, star = asgi_apps(keys)
@@ -176,6 +196,11 @@ def test_fastapi_and_starlette(keys: Keys) -> None:
             403,
             "insufficient_scope",
         )
+    reader, nobody = keys.signers["reader"].keyid, keys.signers["nobody"].keyid
+    assert [line.split(" required=")[0] for line in refusals(caplog)] == [
+        f"datafold_auth rejected 'POST' '/api/items': reason=insufficient_scope client_id='reader' keyid={reader}",
+        f"datafold_auth rejected 'GET' '/api/items': reason=insufficient_scope client_id='nobody' keyid={nobody}",
+    ]
 
 
 def test_fastapi_without_install_still_answers_403(keys: Keys) -> None:

@@ -29,7 +29,8 @@ Level = Literal["good", "at-risk", "exposed"]
 
 LOSS_WARNING = (
     "If this key is lost (machine, disk or passphrase), it is gone for good: no server can recover it, and "
-    "every registration made with it must be redone with a new key."
+    "a new key cannot take over its client_id: register the new key under a new client_id, or ask the "
+    "server's operator to admit it."
 )
 
 

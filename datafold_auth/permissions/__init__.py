@@ -16,15 +16,46 @@ missing one with ``403 application/problem+json`` and reason
 Every check goes through :func:`allowed`, which asks the
 ``datafold_auth_authorize`` pluggy hook first: an application plugs its
 existing permission system in there (see :mod:`datafold_auth.registry.hookspecs`).
+
+Every refusal is logged at INFO on the ``datafold_auth`` logger, in the
+middleware's style: ``datafold_auth rejected 'POST' '/api/items':
+reason=insufficient_scope client_id='bob' keyid=... required='write'`` (no
+signature, body or header value besides these).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from ..errors import PermissionDenied, Reason, SignatureError
 from ..middleware._common import Identity
+
+logger = logging.getLogger("datafold_auth")
+
+
+def _method_and_path(request: Any) -> tuple[str | None, str | None]:
+    """The method and path of a Flask, Django or Starlette request (``None`` for what it does not have)."""
+    method = getattr(request, "method", None)
+    path = getattr(request, "path", None)  # Flask, Django
+    if path is None:
+        path = getattr(getattr(request, "url", None), "path", None)  # Starlette
+    return (method if isinstance(method, str) else None), (path if isinstance(path, str) else None)
+
+
+def log_refusal(identity: Identity | None, scopes: tuple[str, ...], request: Any, reason: Reason) -> None:
+    """Log a refused route at INFO: method and path (repr, as sent), reason, client id, keyid, required scopes."""
+    method, path = _method_and_path(request)
+    logger.info(
+        "datafold_auth rejected %r %r: reason=%s client_id=%r keyid=%s required=%r",
+        method,
+        path,
+        reason.value,
+        identity.client_id if identity is not None else None,
+        identity.keyid if identity is not None else None,
+        " ".join(scopes),
+    )
 
 
 def scopes_tuple(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -68,10 +99,12 @@ def authorize(identity: Identity | None, scopes: tuple[str, ...], request: Any =
         PermissionDenied: ``insufficient_scope`` (403).
     """
     if identity is None:
+        log_refusal(None, scopes, request, Reason.MISSING_SIGNATURE)
         raise SignatureError(
             "this route needs a verified identity; is it behind the middleware?", Reason.MISSING_SIGNATURE
         )
     if not allowed(identity, scopes, request):
+        log_refusal(identity, scopes, request, Reason.INSUFFICIENT_SCOPE)
         raise PermissionDenied(f"client {identity.client_id!r} lacks scope(s) {' '.join(scopes)}")
     return identity
 

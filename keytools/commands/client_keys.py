@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from datafold_auth import Signer
 from datafold_auth.registration import client_keys_url, lifecycle_request
@@ -23,6 +24,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_key_arguments(parser)
 
 
+def _reason(response: Any) -> str | None:
+    """The ``reason`` of a problem document, or ``None``."""
+    try:
+        doc = response.json()
+    except ValueError:
+        return None
+    return doc.get("reason") if isinstance(doc, dict) else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Print one line per key: keyid, status, fingerprint, label (``*`` marks this key)."""
     key, meta, store = load_signing_key(args)
@@ -32,7 +42,19 @@ def run(args: argparse.Namespace) -> int:
         request = lifecycle_request(signer, "GET", client_keys_url(args.url, client_id))
     except ValueError as exc:
         raise KeytoolsError(str(exc)) from None
-    doc = expect(send(request, timeout=args.timeout), 200, what="listing")
+    response = send(request, timeout=args.timeout)
+    if (
+        response.status_code == 403
+        and args.client_id is None
+        and meta.client_id is None
+        and _reason(response) == "client_mismatch"
+    ):
+        # a key restored from a PEM, paper or Shamir backup has no client_id: the keyid was asked for instead
+        raise KeytoolsError(
+            f"key {meta.name!r} has no client_id recorded (a PEM, paper or Shamir backup carries none); pass"
+            " --client-id ID, or restore it with --client-id ID"
+        )
+    doc = expect(response, 200, what="listing")
     for record in doc["keys"]:
         if record.get("keyid") == signer.keyid:
             record_server_status(store, meta, args.url, str(record.get("status", "")))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from datafold_auth.keys import backup_file_missing, key_status
+from datafold_auth.keys import KeyMetadata, backup_file_missing, key_status
 
 from ..common import (
     DEFAULT_NAME,
+    INACTIVE_STATUSES,
     UsageError,
     add_json_argument,
     aligned,
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         note = "backup file missing; " if entry["missing"] else ""
         detail = f", {record.detail}" if record.detail else ""
         backups.append(f"{record.format} {record.location} ({note}verified {format_time(record.verified)}{detail})")
+    backed = "backed up" if status.backed_up else "NOT backed up"
     fields = {
         "name": meta.name,
         "keyid": meta.keyid,
@@ -59,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         "location": store.location(meta.name),
         "encrypted": "yes" if meta.encrypted else "NO",
         "created": f"{format_time(meta.created)} ({meta.created})",
-        "servers": ", ".join(_server(url, meta.server_status.get(url, "")) for url in meta.servers) or "-",
+        "servers": ", ".join(_server(url, meta.server_status.get(url, "")) for url in meta.servers) or NO_SERVERS,
         "backups": "; ".join(backups) or "NONE verified",
-        "security": f"{status.level} ({status.stored}, {'backed up' if status.backed_up else 'NOT backed up'})",
+        "security": _security(meta, f"{status.level} ({status.stored}, {backed})"),
     }
     emit(args, info, aligned(fields))
     if not args.json:
@@ -71,6 +73,20 @@ def run(args: argparse.Namespace) -> int:
         for warning in status.warnings:
             warn(warning)
     return 0
+
+
+NO_SERVERS = "- (none recorded; 'keytools client-keys URL' asks a server about this key and records its answer)"
+"""``servers:`` of a key no keytools command has told a server about (e.g. imported by an operator)."""
+
+
+def _security(meta: KeyMetadata, storage: str) -> str:
+    """The ``security:`` line: ``inactive`` when every server's last answer says the key signs nothing
+    (``revoked``, ``expired``, ``suspended``, ``rotated``), whatever its storage level; else the storage level."""
+    statuses = [status for status in meta.server_status.values() if status]
+    if statuses and all(status in INACTIVE_STATUSES for status in statuses):
+        dead = ", ".join(f"{status} at {url}" for url, status in meta.server_status.items() if status)
+        return f"inactive ({dead}: it signs nothing there; storage: {storage})"
+    return storage
 
 
 def _server(url: str, status: str) -> str:
