@@ -1734,6 +1734,13 @@ const MAX_CLIENT_ID_BYTES = 255;
 /** @param {Envelope} env */
 function checkEnvelope(env) {
   if (!/^[A-Za-z0-9_-]{43}$/.test(env.keyid)) throw badBackup("backup keyid is not 43 characters of base64url");
+  // The last character has two unused bits: another spelling of the same 32 bytes would still
+  // authenticate (the AES-GCM header holds the bytes), so only the canonical one is a keyid.
+  try {
+    base64urlDecode(env.keyid);
+  } catch {
+    throw badBackup("backup keyid is not canonical base64url");
+  }
   if (!Number.isSafeInteger(env.created) || env.created < 0) throw badBackup("backup creation time is not a non-negative integer");
   if (typeof env.label !== "string" || utf8(env.label).length > MAX_LABEL_BYTES) throw badBackup("backup label is too long");
   if (env.clientId !== null && (typeof env.clientId !== "string" || utf8(env.clientId).length < 1 || utf8(env.clientId).length > MAX_CLIENT_ID_BYTES)) {

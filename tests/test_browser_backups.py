@@ -406,6 +406,12 @@ def test_wrong_passphrase_and_damaged_backups(tab: Tab) -> None:
     assert read_in_browser(tab, duplicated.encode(), manifest["passphrase"])["error"] == "invalid_backup"
     not_integer = text.replace('"created": 1700000000', '"created": 1700000000.0')
     assert read_in_browser(tab, not_integer.encode(), manifest["passphrase"])["error"] == "invalid_backup"
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    keyid = doc["key"]["keyid"]
+    spare = keyid[:-1] + alphabet[alphabet.index(keyid[-1]) ^ 1]  # same 32 bytes: only an unused bit differs
+    respelled = {**doc, "key": {**doc["key"], "keyid": spare}}
+    refused = read_in_browser(tab, json.dumps(respelled).encode(), manifest["passphrase"])
+    assert refused == {"error": "invalid_backup", "message": "backup keyid is not canonical base64url"}
     padded = {**doc, "ciphertext": doc["ciphertext"] + "=="}
     assert read_in_browser(tab, json.dumps(padded).encode(), manifest["passphrase"])["error"] == "invalid_backup"
     assert read_in_browser(tab, binary[:-1], manifest["passphrase"])["error"] == "invalid_backup"
