@@ -129,3 +129,10 @@ def test_record_rejects_bad_keys() -> None:
         df.KeyRecord(keyid="x", public_key=b"\x01" + b"\x00" * 31, client_id="c")
     with pytest.raises(df.KeyFormatError):
         df.KeyRecord(keyid="x", public_key=b"\x00" * 31, client_id="c")
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, float("nan"), float("inf")])
+def test_a_record_time_outside_64_bits_is_refused(value: float) -> None:
+    # The SQL registries store times in 64-bit columns: SQLite raised OverflowError, PostgreSQL "out of range".
+    with pytest.raises(ValueError, match="64-bit"):
+        record(expires_at=value)

@@ -69,7 +69,8 @@ class KeyRecord:
         status_reason: the reason given with the last status change (admin views only).
 
     Raises:
-        TypeError, ValueError: a field has the wrong type or is empty.
+        TypeError, ValueError: a field has the wrong type, is empty, or is a time outside a signed
+            64-bit integer (or NaN).
         KeyFormatError: ``public_key`` is not an acceptable Ed25519 public key.
     """
 
@@ -106,6 +107,8 @@ class KeyRecord:
             optional = name not in ("created_at", "updated_at")
             if not (value is None and optional) and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise TypeError(f"{name} must be epoch seconds" + (" or None" if optional else ""))
+            if value is not None and not -(2**63) <= value < 2**63:  # NaN fails the comparison too
+                raise ValueError(f"{name} must fit a signed 64-bit integer (the SQL registries' columns)")
         for name in ("replaces", "replaced_by"):
             if not isinstance(getattr(self, name), str | None):
                 raise TypeError(f"{name} must be a keyid or None")
