@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
@@ -180,6 +180,101 @@ def serialize_component_id(component: Component) -> str:
     return ident
 
 
+def _plain_field(name: str) -> Callable[[Request], str]:
+    def value(request: Request) -> str:
+        lines = request.field_values(name)
+        if lines is None:
+            raise _missing(f"header field {name!r} is not in the request")
+        if len(lines) == 1:
+            text = lines[0]
+            if "\n" in text:
+                text = _OBS_FOLD.sub(" ", text)
+            return text.strip(" \t")
+        return ", ".join(_OBS_FOLD.sub(" ", v).strip(" \t") for v in lines)
+
+    return value
+
+
+_PLAIN_DERIVED: dict[str, Callable[[Request], str]] = {
+    "@method": lambda request: request.method,
+    "@authority": lambda request: request.normalized_authority,
+    "@path": lambda request: request.path or "/",
+    "@query": lambda request: "?" + (request.query or ""),
+    "@scheme": lambda request: request.scheme.lower(),
+    "@target-uri": lambda request: request.target_uri,
+    "@request-target": lambda request: (request.path or "/") + ("" if request.query is None else "?" + request.query),
+}
+
+
+class Plan:
+    """The precomputed steps of a signature base for one list of covered components without parameters.
+
+    Attributes:
+        steps: ``(line prefix, value function)`` per component, in order; the
+            prefix is the serialized identifier followed by ``": "``.
+        covered: the covered component names.
+    """
+
+    __slots__ = ("covered", "steps")
+
+    def __init__(self, steps: tuple[tuple[str, Callable[[Request], str]], ...], covered: frozenset[str]) -> None:
+        self.steps = steps
+        self.covered = covered
+
+
+_PLANS: dict[tuple[str, ...], Plan | None] = {}
+_MAX_PLANS = 256
+
+
+def plan(names: tuple[str, ...]) -> Plan | None:
+    """The cached :class:`Plan` for covered components ``names`` (each without parameters).
+
+    Returns:
+        the plan, or ``None`` when these components need the general path
+        (a name listed twice, a derived component that is unknown or needs
+        parameters, or a name that cannot be serialized): that path then
+        raises the error at the same point as without a plan.
+    """
+    try:
+        return _PLANS[names]
+    except KeyError:
+        pass
+    steps: list[tuple[str, Callable[[Request], str]]] = []
+    result: Plan | None = None
+    try:
+        for name in names:
+            if name.startswith("@"):
+                value = _PLAIN_DERIVED.get(name)
+                if value is None:
+                    break
+            else:
+                value = _plain_field(name)
+            steps.append((serialize_component_id((name, {})) + ": ", value))
+        else:
+            if len(set(names)) == len(names):
+                result = Plan(tuple(steps), frozenset(names))
+    except StructuredFieldError:
+        result = None
+    if len(_PLANS) < _MAX_PLANS:
+        _PLANS[names] = result
+    return result
+
+
+def planned_signature_base(request: Request, steps: Plan, signature_params: str) -> bytes:
+    """:func:`signature_base` for the components of ``steps`` (a :func:`plan`); same result, same errors."""
+    lines = []
+    for prefix, value_of in steps.steps:
+        value = value_of(request)
+        if "\n" in value or "\r" in value:
+            raise _unsupported(f"component {prefix[:-2]} contains a line break")
+        lines.append(prefix + value)
+    lines.append('"@signature-params": ' + signature_params)
+    try:
+        return "\n".join(lines).encode("ascii")
+    except UnicodeEncodeError:
+        raise _unsupported("a covered component value is not ASCII; cover the field with ;bs") from None
+
+
 def signature_base(request: Request, components: Sequence[Component], signature_params: str) -> bytes:
     """Build the signature base (RFC 9421 section 2.5).
 
@@ -218,4 +313,3 @@ def signature_base(request: Request, components: Sequence[Component], signature_
 
 
 __all__ = ["Component", "component_value", "serialize_component_id", "signature_base"]
-

@@ -23,12 +23,15 @@ that fails any check never uses up its nonce:
 
 from __future__ import annotations
 
+import binascii
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 
 from . import profile, sf
 from .digest import check_content_digest
@@ -38,7 +41,7 @@ from .message import Request
 from .nonce import NonceStore
 from .profile import DEFAULT_POLICY, VerificationPolicy
 from .registry import CachedRegistry, KeyLookup, KeyRecord
-from .signature_base import Component, signature_base
+from .signature_base import Component, Plan, plan, planned_signature_base, signature_base
 
 SIGNATURE_SIZE = 64
 """Ed25519 signature size in bytes (RFC 8032 section 5.1.6)."""
@@ -83,6 +86,24 @@ def _fail(reason: R, detail: str) -> SignatureError:
     return SignatureError(detail, reason)
 
 
+_ONE_SIGNATURE = re.compile(r"([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]{86}==):")
+"""A Signature field of one member, a 64-byte Byte Sequence without parameters (RFC 8941 canonical form)."""
+_SHA256 = hashes.SHA256()
+
+
+def _sha256_field_matches(value: str, body: bytes) -> bool:
+    """``True`` if ``value`` is exactly the single-member ``sha-256`` Content-Digest of ``body``.
+
+    The same text comparison :func:`~datafold_auth.digest.check_content_digest`
+    starts with (RFC 9530 section 2); ``False`` sends the field through that function.
+    """
+    if not value.startswith("sha-256=:"):
+        return False
+    h = hashes.Hash(_SHA256)
+    h.update(body)
+    return value == "sha-256=:" + binascii.b2a_base64(h.finalize(), newline=False).decode("ascii") + ":"
+
+
 def _has_content(request: Request) -> bool:
     if request.body:
         return True
@@ -95,7 +116,9 @@ def _has_content(request: Request) -> bool:
     return length != ""  # unreadable: assume content, so the digest is required
 
 
-def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Component], dict[str, object], str, bytes]:
+def _select(
+    request: Request, policy: VerificationPolicy
+) -> tuple[str, list[Component], dict[str, object], str, bytes, Plan | None]:
     inputs = request.field_values("signature-input")
     signatures = request.field_values("signature")
     if not inputs or not signatures:
@@ -120,14 +143,26 @@ def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Com
     if len(items) > policy.max_components:
         raise _fail(R.MALFORMED_SIGNATURE_INPUT, f"more than {policy.max_components} covered components")
     components: list[Component] = []
+    names: list[str] = []
+    plain = True
     for name, component_params in items:
-        if not isinstance(name, str) or type(name) is not str:
+        if type(name) is not str:
             raise _fail(R.MALFORMED_SIGNATURE_INPUT, "a component identifier is not a string")
         if name != name.lower() and not name.startswith("@"):
             raise _fail(R.MALFORMED_SIGNATURE_INPUT, "field names in component identifiers must be lowercase")
         components.append((name, component_params))
+        names.append(name)
+        if component_params:
+            plain = False
+    steps = plan(tuple(names)) if plain else None
+    signature_text = signatures[0] if len(signatures) == 1 else ", ".join(signatures)
+    # The usual Signature field, one member that is a 64-byte Byte Sequence: what
+    # sf.parse_dictionary gives for exactly this text, without its general regex.
+    fast = _ONE_SIGNATURE.fullmatch(signature_text)
+    if fast is not None and fast.group(1) == label:
+        return label, components, params, texts[label], binascii.a2b_base64(fast.group(2)), steps
     try:
-        sig_members = sf.parse_dictionary(signatures[0] if len(signatures) == 1 else ", ".join(signatures))
+        sig_members = sf.parse_dictionary(signature_text)
     except StructuredFieldError:
         raise _fail(R.MALFORMED_SIGNATURE, "Signature is not a structured dictionary") from None
     sig_member = sig_members.get(label)
@@ -136,7 +171,7 @@ def _select(request: Request, policy: VerificationPolicy) -> tuple[str, list[Com
     signature = sig_member[0]
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
         raise _fail(R.MALFORMED_SIGNATURE, "the signature is not a 64-byte byte sequence")
-    return label, components, params, texts[label], signature
+    return label, components, params, texts[label], signature, steps
 
 
 def _int_param(params: dict[str, object], name: str) -> int | None:
@@ -174,7 +209,7 @@ def verify_request(
         SignatureError: with a reason from :class:`datafold_auth.errors.Reason`.
         RegistryError, NonceStoreError: a backend is unavailable (fail closed).
     """
-    label, components, params, serialized, signature = _select(request, policy)
+    label, components, params, serialized, signature, steps = _select(request, policy)
 
     alg = params.get("alg")
     if alg is not None and alg != profile.ALGORITHM:
@@ -203,7 +238,7 @@ def verify_request(
     if expires is not None and expires < now - skew:
         raise _fail(R.EXPIRED, "expires has passed")
 
-    covered = {name for name, p in components if not p}
+    covered = steps.covered if steps is not None else {name for name, p in components if not p}
     for name in policy.required_components:
         if name not in covered:
             raise _fail(R.MISSING_COMPONENT, f"{name} must be covered")
@@ -221,7 +256,10 @@ def verify_request(
     if not record.is_usable(now):
         raise _fail(R.KEY_NOT_ACTIVE, f"key status is {record.status.value}")
 
-    base = signature_base(request, components, serialized)
+    if steps is not None:
+        base = planned_signature_base(request, steps, serialized)
+    else:
+        base = signature_base(request, components, serialized)
     try:
         record.verifier_key.verify(signature, base)
     except InvalidSignature:
@@ -231,7 +269,8 @@ def verify_request(
         digests = request.field_values("content-digest")
         if not digests:
             raise _fail(R.MISSING_COMPONENT, "the request has a body but no Content-Digest")
-        check_content_digest(", ".join(digests), request.body)
+        if len(digests) != 1 or not _sha256_field_matches(digests[0], request.body):
+            check_content_digest(", ".join(digests), request.body)
 
     if nonce is not None and nonce_store is not None:
         lifetime_end = created + policy.max_age + skew

@@ -239,7 +239,17 @@ def request_from_scope(scope: MutableMapping[str, Any], body: bytes, authority: 
         authority: the public ``host[:port]`` to use for ``@authority``
             (default: the ``Host`` header, else the ``server`` of the scope).
     """
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+    headers: list[tuple[str, str]] = []
+    index: dict[str, list[str]] = {}  # Request.field_values' index, built in the same pass
+    for raw_name, raw_value in scope.get("headers", ()):
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        headers.append((name, value))
+        key = name.lower()
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
     if authority is None:
         for name, value in headers:
             if name == "host":
@@ -267,6 +277,7 @@ def request_from_scope(scope: MutableMapping[str, Any], body: bytes, authority: 
         headers=headers,
         body=body,
         scheme=scope.get("scheme", "http"),
+        _index=index,
     )
 
 

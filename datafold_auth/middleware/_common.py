@@ -100,8 +100,17 @@ def _path_forms(path: str) -> set[str] | tuple[str]:
     }
 
 
+_WITH_SLASH: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in prefixes)
+    # any(path == p or path.startswith(p + "/") for p in prefixes), without a generator per call
+    with_slash = _WITH_SLASH.get(prefixes)
+    if with_slash is None:
+        with_slash = tuple(p + "/" for p in prefixes)
+        if len(_WITH_SLASH) < 256:
+            _WITH_SLASH[prefixes] = with_slash
+    return path in prefixes or path.startswith(with_slash)
 
 
 class PathSelector:
@@ -146,7 +155,11 @@ class PathSelector:
                 ``root_path``), when ``path`` starts with it; the application
                 routes on the rest of ``path``.
         """
-        if any(self._protects(form, form) for form in _path_forms(path)):
+        forms = _path_forms(path)
+        if isinstance(forms, tuple):  # the usual path: no repeated slash, no dot segment
+            if self._protects(forms[0], forms[0]):
+                return True
+        elif any(self._protects(form, form) for form in forms):
             return True
         if not mount or not path.startswith(mount):
             return False
