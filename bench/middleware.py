@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import io
 import statistics
 import tempfile
 import time
@@ -36,40 +35,28 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from verify import BODY, NOW, URL  # bench/ is on sys.path when run as a script
+from verify import environ_for as core_environ_for
 
 import datafold_auth as df
 from datafold_auth.middleware import DatafoldAuthASGIMiddleware, DatafoldAuthMiddleware
 
 HOST = "api.example.com"
-URL = f"https://{HOST}/v1/items?page=2"
-BODY = b'{"name": "widget", "quantity": 3, "tags": ["a", "b"]}'
-NOW = 1_800_000_000
 COMPONENTS = ("@method", "@authority", "@path", "@query", "content-digest", "content-type")
 
 
 def environ_for(headers: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """A WSGI environ as gunicorn builds it for the signed request."""
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": "/v1/items",
-        "RAW_URI": "/v1/items?page=2",
-        "QUERY_STRING": "page=2",
-        "SERVER_NAME": HOST,
-        "SERVER_PORT": "443",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "https",
-        "wsgi.input": io.BytesIO(BODY),
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(BODY)),
-        "HTTP_HOST": HOST,
-        "HTTP_USER_AGENT": "bench/1.0",
-        "HTTP_ACCEPT": "*/*",
-        "HTTP_CONNECTION": "keep-alive",
-    }
-    for name, value in headers:
-        env["HTTP_" + name.upper().replace("-", "_")] = value
+    """A WSGI environ as gunicorn builds it for the signed request: bench/verify.py's, plus the usual extras."""
+    env = core_environ_for(list(headers))
+    env.update(
+        {
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_USER_AGENT": "bench/1.0",
+            "HTTP_ACCEPT": "*/*",
+            "HTTP_CONNECTION": "keep-alive",
+        }
+    )
     return env
 
 

@@ -90,18 +90,26 @@ def _query_param(request: Request, params: dict[str, object], memo: _Memo) -> st
     return _form_encode(values[0])
 
 
-def _field_value(request: Request, name: str, params: dict[str, object], memo: _Memo) -> str:
+def _plain_value(request: Request, name: str) -> str:
+    """A header field's value without component parameters (RFC 9421 section 2.1)."""
     lines = request.field_values(name)
     if lines is None:
         raise _missing(f"header field {name!r} is not in the request")
+    # Strip each line, replace obs-fold, join with ", ".
+    if len(lines) == 1:
+        value = lines[0]
+        if "\n" in value:
+            value = _OBS_FOLD.sub(" ", value)
+        return value.strip(" \t")
+    return ", ".join(_OBS_FOLD.sub(" ", v).strip(" \t") for v in lines)
+
+
+def _field_value(request: Request, name: str, params: dict[str, object], memo: _Memo) -> str:
     if not params:
-        # RFC 9421 section 2.1: strip each line, replace obs-fold, join with ", ".
-        if len(lines) == 1:
-            value = lines[0]
-            if "\n" in value:
-                value = _OBS_FOLD.sub(" ", value)
-            return value.strip(" \t")
-        return ", ".join(_OBS_FOLD.sub(" ", v).strip(" \t") for v in lines)
+        return _plain_value(request, name)
+    lines = request.field_values(name)
+    if lines is None:
+        raise _missing(f"header field {name!r} is not in the request")
     if not params.keys() <= _HEADER_PARAMS:
         raise _unsupported(f"component parameters {sorted(params)} are not supported")
     if "bs" in params:
@@ -182,15 +190,7 @@ def serialize_component_id(component: Component) -> str:
 
 def _plain_field(name: str) -> Callable[[Request], str]:
     def value(request: Request) -> str:
-        lines = request.field_values(name)
-        if lines is None:
-            raise _missing(f"header field {name!r} is not in the request")
-        if len(lines) == 1:
-            text = lines[0]
-            if "\n" in text:
-                text = _OBS_FOLD.sub(" ", text)
-            return text.strip(" \t")
-        return ", ".join(_OBS_FOLD.sub(" ", v).strip(" \t") for v in lines)
+        return _plain_value(request, name)
 
     return value
 
