@@ -19,18 +19,27 @@ client key is registered before the run.
 A separate load-generator process signs every request with
 :class:`datafold_auth.Signer` (``POST /api/items`` with a small JSON body,
 fresh nonce, ``created`` now) and sends it over keep-alive connections
-(``--concurrency`` of them). Any answer other than 2xx, and any connection
-error, is an error. The configurations are run in interleaved rounds, so
-machine noise hits them alike.
+(``--concurrency`` of them per server, kept open from one batch to the next).
+Any answer other than 2xx, and any connection error, is an error.
+
+The configurations run in ``--cycles`` short interleaved cycles: in each,
+every configuration serves one batch of ``--batch`` requests, in an order
+rotated every other cycle and reversed in between, so slow drifts in machine
+speed hit all configurations alike. The server CPU of a batch is the on-CPU
+time in ns of every thread of the server's processes
+(``/proc/<pid>/task/<tid>/schedstat``, read just before and after it; the
+per-process CPU clocks when a thread exited mid-batch), cross-checked against
+the process CPU clocks and utime + stime from /proc/<pid>/stat.
 
 Printed per configuration: requests, errors, requests per second, p50/p99
-latency and the server CPU time per request (utime + stime of the server's
-master and worker processes from /proc, read before and after the measured
-requests). The overhead per request is the CPU per request with minus without
-the middleware, compared with bare ``Ed25519PublicKey.verify`` measured in the
-same run, both in a tight loop here and inside each server (``ed25519`` minus
-``bare``; the verdict uses this one, as both sides are then server CPU under
-the same conditions). Target: overhead <= 1.3 x bare verify.
+latency and the server CPU time per request. Per cycle and server, paired
+differences: the overhead (``redis``/``memory`` minus ``bare``) and the bare
+verify inside the server (``ed25519`` minus ``bare``); printed: their medians
+over the cycles with interquartile ranges, and overhead / in-server verify as
+the ratio of the medians (the verdict; target <= 1.3) with a 95% bootstrap
+interval over the cycles, the median of the per-cycle ratios and the ratio of
+the pooled totals. Also: bare ``Ed25519PublicKey.verify`` in a tight loop in
+this process, timed between cycles, and the overhead against it.
 
 Then a memory run: a fresh server (``--memory-config``, default the ASGI one
 with Redis) serves ``--memory-requests`` (default 1,000,000) signed requests
@@ -39,7 +48,8 @@ second; printed: first / 25% / 50% / last / max RSS and the growth (mean of
 the last quarter minus mean of the second quarter; least-squares slope over
 the second half in KiB per 100,000 requests).
 
-Run: ``python bench/load.py`` (full: about 40 minutes on 2 cores),
+Run: ``python bench/load.py`` (full: a few minutes for the table, then about 30
+for the memory run, on 2 cores),
 ``python bench/load.py --quick`` (seconds; what tests/test_bench_load.py runs).
 Needs PostgreSQL and Redis (``--postgres``, ``--redis``; defaults are the
 machine's, as for the tests).
@@ -51,8 +61,10 @@ import argparse
 import array
 import asyncio
 import json
+import math
 import multiprocessing
 import os
+import random
 import secrets
 import signal
 import socket
@@ -62,7 +74,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,13 +128,76 @@ def process_tree(root: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` (seconds)."""
+    """utime + stime of ``pids`` (seconds, in clock ticks: the memory run and a cross-check)."""
     total = 0
     for pid in pids:
         fields = _stat(pid)
         if fields is not None:
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
     return total / CLK_TCK
+
+
+def thread_cpu_ns(pids: list[int]) -> dict[int, int]:
+    """On-CPU time (ns) of every live thread of ``pids``: first field of /proc/<pid>/task/<tid>/schedstat."""
+    out: dict[int, int] = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                    out[int(tid)] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def process_clock_ns(pids: list[int]) -> int:
+    """CPU time (ns) of ``pids``, threads that exited included: each process's CPU-time clock
+    (Linux clock id ``~pid << 3 | 2``, CPUCLOCK_SCHED: the same counter as schedstat's, summed by the kernel)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += time.clock_gettime_ns(((~pid) << 3) | 2)
+        except (OSError, OverflowError):
+            pass
+    return total
+
+
+@dataclass
+class CpuSample:
+    threads: dict[int, int]
+    clock_ns: int
+    ticks: float
+
+
+def cpu_sample(pids: list[int]) -> CpuSample:
+    return CpuSample(thread_cpu_ns(pids), process_clock_ns(pids), cpu_seconds(pids))
+
+
+@dataclass
+class CpuUse:
+    """Server CPU over one batch (ns)."""
+
+    ns: int  # the figure used: schedstat deltas, or the process clocks when a thread exited mid-batch
+    sched_ns: int
+    clock_ns: int
+    tick_ns: int
+    exited: int  # threads that exited during the batch (schedstat lost their time)
+
+
+def cpu_use(before: CpuSample, after: CpuSample) -> CpuUse:
+    sched = sum(ns - before.threads.get(tid, 0) for tid, ns in after.threads.items())  # new threads: all of theirs
+    exited = len(before.threads.keys() - after.threads.keys())
+    clock = after.clock_ns - before.clock_ns
+    ticks = round((after.ticks - before.ticks) * 1e9)
+    if after.threads and not exited:
+        used = sched
+    else:  # no schedstat, or a thread took its time with it: the process clocks keep it
+        used = clock if clock > 0 else ticks
+    return CpuUse(used, sched, clock, ticks, exited)
 
 
 def rss_bytes(pid: int) -> int:
@@ -157,11 +232,11 @@ class Server:
             return [
                 py, "-m", "uvicorn", "--factory", "load_apps:asgi_app", "--app-dir", str(HERE),
                 "--workers", "2", "--host", "127.0.0.1", "--port", str(self.port),
-                "--no-access-log", "--log-level", "warning",
+                "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "300",
             ]  # fmt: skip
         return [
             py, "-m", "gunicorn", "--chdir", str(HERE), "-w", "2", "-k", "gthread", "--threads", "4",
-            "--keep-alive", "60", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning",
+            "--keep-alive", "300", "-b", f"127.0.0.1:{self.port}", "--log-level", "warning",
             "load_apps:wsgi_app()",
         ]  # fmt: skip
 
@@ -230,8 +305,8 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", socket.TCP_NODELAY)
 
 
 class _Conn(asyncio.Protocol):
-    def __init__(self, gen: _Generator) -> None:
-        self.gen = gen
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.sent_at = 0.0
@@ -241,7 +316,8 @@ class _Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.sock = transport.get_extra_info("socket")
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.gen.send_next(self)
+        self.pool.conns.append(self)
+        self.pool.send_next(self)
 
     def data_received(self, data: bytes) -> None:
         # Acknowledge at once: uvicorn (asyncio, without uvloop) leaves Nagle on for its
@@ -255,7 +331,7 @@ class _Conn(asyncio.Protocol):
         head = self.buf[:end].lower()
         start = head.find(b"\r\ncontent-length:")
         if start < 0:
-            self.gen.finish(self, False, "no content-length", close=True)
+            self.pool.finish(self, False, "no content-length", close=True)
             return
         stop = head.find(b"\r\n", start + 2)
         length = int(head[start + 17 : stop if stop > 0 else len(head)])
@@ -264,23 +340,33 @@ class _Conn(asyncio.Protocol):
         status = head[9:12].decode()
         close = b"\r\nconnection: close" in head
         self.buf = self.buf[end + 4 + length :]
-        self.gen.finish(self, status.startswith("2"), status, close=close)
+        self.pool.finish(self, status.startswith("2"), status, close=close)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gen.lost(self)
+        self.pool.lost(self)
 
 
-class _Generator:
-    def __init__(self, port: int, key: Ed25519PrivateKey, total: int, concurrency: int, progress: Any) -> None:
+class _Pool:
+    """Up to ``concurrency`` keep-alive connections to one server, kept open from one batch to the next.
+
+    ``run(total)`` sends ``total`` signed requests over them (one in flight per
+    connection) and returns when all are answered; the connections then stay
+    open, idle, for the next batch (``reconnect``: closed after every batch).
+    A connection the server closed while idle is dropped and replaced.
+    """
+
+    def __init__(self, port: int, signer: df.Signer, concurrency: int, progress: Any) -> None:
         self.port = port
         self.authority = f"127.0.0.1:{port}"
-        self.signer = df.Signer(key)
-        self.total = total
+        self.signer = signer
         self.concurrency = concurrency
         self.progress = progress
+        self.conns: list[_Conn] = []
+        self.connecting = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.total = 0
         self.issued = 0
         self.result = Result()
-        self.open = 0
         self.done: asyncio.Future[None] | None = None
         self.clock = time.perf_counter
         self.prefix = (
@@ -302,9 +388,8 @@ class _Generator:
 
     def send_next(self, conn: _Conn) -> None:
         if self.issued >= self.total:
-            conn.busy = False
-            assert conn.transport is not None
-            conn.transport.close()
+            conn.busy = False  # stays open, idle, for the next batch
+            self.check_done()
             return
         self.issued += 1
         data = self.request_bytes()
@@ -314,6 +399,8 @@ class _Generator:
         conn.transport.write(data)
 
     def finish(self, conn: _Conn, ok: bool, status: str, *, close: bool) -> None:
+        if not conn.busy:  # nothing asked: not ours to count
+            return
         r = self.result
         r.latencies.append(self.clock() - conn.sent_at)
         r.requests += 1
@@ -329,40 +416,66 @@ class _Generator:
         self.send_next(conn)
 
     def lost(self, conn: _Conn) -> None:
-        self.open -= 1
+        if conn in self.conns:
+            self.conns.remove(conn)
         if conn.busy:  # a request without an answer
+            conn.busy = False
             r = self.result
             r.requests += 1
             r.errors += 1
             r.statuses["connection lost"] = r.statuses.get("connection lost", 0) + 1
             self.progress.value = r.requests
-        if self.issued < self.total:
-            asyncio.get_running_loop().create_task(self.connect())
-        elif self.open == 0 and self.done is not None and not self.done.done():
+        if self.issued < self.total and self.done is not None and not self.done.done():
+            task = asyncio.get_running_loop().create_task(self.connect())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        self.check_done()
+
+    def check_done(self) -> None:
+        if self.done is None or self.done.done() or self.issued < self.total or self.connecting:
+            return
+        if not any(c.busy for c in self.conns):
             self.done.set_result(None)
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            self.open += 1
-            await loop.create_connection(lambda: _Conn(self), "127.0.0.1", self.port)
-        except OSError:
-            self.open -= 1
-            self.issued += 1
-            self.result.requests += 1
-            self.result.errors += 1
-            self.result.statuses["connect failed"] = self.result.statuses.get("connect failed", 0) + 1
-            await asyncio.sleep(0.05)
-            if self.issued < self.total:
-                await self.connect()
-            elif self.open == 0 and self.done is not None and not self.done.done():
-                self.done.set_result(None)
+        while True:
+            self.connecting += 1
+            try:
+                await loop.create_connection(lambda: _Conn(self), "127.0.0.1", self.port)
+            except OSError:
+                self.connecting -= 1
+                self.issued += 1
+                self.result.requests += 1
+                self.result.errors += 1
+                self.result.statuses["connect failed"] = self.result.statuses.get("connect failed", 0) + 1
+                if self.issued >= self.total:
+                    break
+                await asyncio.sleep(0.05)
+                continue
+            self.connecting -= 1
+            break
+        self.check_done()
 
-    async def run(self) -> Result:
+    def close(self) -> None:
+        for conn in list(self.conns):
+            conn.busy = False
+            if conn.transport is not None:
+                conn.transport.close()
+
+    async def run(self, total: int, reconnect: bool = False) -> Result:
+        for _ in range(3):  # let connections the server closed while idle report it first
+            await asyncio.sleep(0)
+        self.total, self.issued, self.result = total, 0, Result()
+        self.progress.value = 0
         self.done = asyncio.get_running_loop().create_future()
         start = self.clock()
-        for _ in range(min(self.concurrency, self.total)):
+        for conn in list(self.conns):
+            if not conn.busy:
+                self.send_next(conn)
+        while len(self.conns) + self.connecting < min(self.concurrency, total) and self.issued < total:
             await self.connect()
+        self.check_done()
         last, stalled = -1, 0.0
         while not self.done.done():
             await asyncio.wait([self.done], timeout=1.0)
@@ -373,47 +486,90 @@ class _Generator:
                     self.result.requests += missing
                     self.result.errors += missing
                     self.result.statuses["timeout"] = missing
+                    self.close()
                     break
             else:
                 last, stalled = self.result.requests, 0
         self.result.seconds = self.clock() - start
+        if reconnect:
+            self.close()
         return self.result
 
 
-def _generator_main(conn: Any, port: int, key_bytes: bytes, total: int, concurrency: int, progress: Any) -> None:
-    key = Ed25519PrivateKey.from_private_bytes(key_bytes)
-    result = asyncio.run(_Generator(port, key, total, concurrency, progress).run())
-    conn.send((result.requests, result.errors, result.seconds, result.latencies.tobytes(), result.statuses))
-    conn.close()
+def _generator_main(conn: Any, key_bytes: bytes, concurrency: int, reconnect: bool, progress: Any) -> None:
+    """The load-generator process: runs the batches the bench process asks for, one at a time."""
+    signer = df.Signer(Ed25519PrivateKey.from_private_bytes(key_bytes))
+    loop = asyncio.new_event_loop()
+    pools: dict[int, _Pool] = {}
+    try:
+        while True:
+            try:
+                command = conn.recv()
+            except EOFError:
+                break
+            if command is None:
+                break
+            port, total = command
+            pool = pools.setdefault(port, _Pool(port, signer, concurrency, progress))
+            result = loop.run_until_complete(pool.run(total, reconnect))
+            conn.send((result.requests, result.errors, result.seconds, result.latencies.tobytes(), result.statuses))
+    finally:
+        for pool in pools.values():
+            pool.close()
+        loop.run_until_complete(asyncio.sleep(0.01))
+        loop.close()
+        conn.close()
+
+
+class LoadGenerator:
+    """A separate process that signs and sends requests; its connections to each server stay open across batches."""
+
+    def __init__(self, key_bytes: bytes, concurrency: int, reconnect: bool = False) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.progress = ctx.Value("q", 0, lock=False)
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_generator_main, args=(child, key_bytes, concurrency, reconnect, self.progress), daemon=True
+        )
+        self.proc.start()
+        child.close()
+
+    def run(self, port: int, total: int, on_tick: Any = None) -> Result:
+        """Send ``total`` signed requests to ``port``; ``on_tick(done)`` is called about every second."""
+        self.conn.send((port, total))
+        while not self.conn.poll(1.0):
+            if on_tick is not None:
+                on_tick(self.progress.value)
+            if not self.proc.is_alive() and not self.conn.poll(0):
+                raise SystemExit(f"load generator died (exit {self.proc.exitcode})")
+        requests, errors, seconds, raw, statuses = self.conn.recv()
+        lat: array.array[float] = array.array("d")
+        lat.frombytes(raw)
+        return Result(requests, errors, seconds, lat, statuses)
+
+    def close(self) -> None:
+        if self.proc.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.proc.join(timeout=10)
+            if self.proc.is_alive():
+                self.proc.terminate()
+                self.proc.join()
+        self.conn.close()
 
 
 def generate(port: int, key_bytes: bytes, total: int, concurrency: int, on_tick: Any = None) -> Result:
-    """Run ``total`` signed requests from a separate process.
+    """Run ``total`` signed requests from a fresh generator process over fresh connections (the memory run).
 
     ``on_tick(done)`` is called about every second with the requests answered so far.
     """
-    ctx = multiprocessing.get_context("spawn")
-    progress = ctx.Value("q", 0, lock=False)
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_generator_main, args=(child, port, key_bytes, total, concurrency, progress))
-    proc.start()
-    child.close()
+    gen = LoadGenerator(key_bytes, concurrency)
     try:
-        while not parent.poll(1.0):
-            if on_tick is not None:
-                on_tick(progress.value)
-            if not proc.is_alive() and not parent.poll(0):
-                raise SystemExit(f"load generator died (exit {proc.exitcode})")
-        requests, errors, seconds, raw, statuses = parent.recv()
+        return gen.run(port, total, on_tick)
     finally:
-        if proc.is_alive() and proc.pid is not None:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
-    lat: array.array[float] = array.array("d")
-    lat.frombytes(raw)
-    return Result(requests, errors, seconds, lat, statuses)
+        gen.close()
 
 
 # ------------------------------------------------------------------ measuring
@@ -433,7 +589,7 @@ def bare_verify_us(rounds: int = 9, per_round: int = 300) -> float:
         bases.append(df.signature_base(req, components, params))
         sigs.append(key.sign(bases[-1]))
     means = []
-    clock = time.thread_time  # CPU time, like the servers' utime + stime
+    clock = time.thread_time  # CPU time, like the servers'
     for _ in range(rounds):
         t0 = clock()
         for base, sig in zip(bases, sigs, strict=True):
@@ -447,18 +603,32 @@ class Totals:
     requests: int = 0
     errors: int = 0
     seconds: float = 0.0
-    cpu: float = 0.0
+    cpu_ns: int = 0
+    sched_ns: int = 0
+    clock_ns: int = 0
+    tick_ns: int = 0
+    batches: int = 0
+    exited_batches: int = 0
     latencies: list[float] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    cycle_ns: list[int] = field(default_factory=list)
+    cycle_requests: list[int] = field(default_factory=list)
 
-    def add(self, result: Result, cpu: float) -> None:
+    def add(self, result: Result, cpu: CpuUse) -> None:
         self.requests += result.requests
         self.errors += result.errors
         self.seconds += result.seconds
-        self.cpu += cpu
+        self.cpu_ns += cpu.ns
+        self.sched_ns += cpu.sched_ns
+        self.clock_ns += cpu.clock_ns
+        self.tick_ns += cpu.tick_ns
+        self.batches += 1
+        self.exited_batches += cpu.exited > 0
         self.latencies.extend(result.latencies)
         for k, v in result.statuses.items():
             self.statuses[k] = self.statuses.get(k, 0) + v
+        self.cycle_ns.append(cpu.ns)
+        self.cycle_requests.append(result.requests)
 
     def percentile(self, q: float) -> float:
         if not self.latencies:
@@ -468,17 +638,128 @@ class Totals:
 
     @property
     def cpu_us(self) -> float:
-        return self.cpu / self.requests * 1e6 if self.requests else float("nan")
+        return self.cpu_ns / self.requests / 1e3 if self.requests else float("nan")
+
+    def cycle_us(self) -> list[float]:
+        """CPU per request (us) in each cycle."""
+        return [ns / n / 1e3 if n else float("nan") for ns, n in zip(self.cycle_ns, self.cycle_requests, strict=True)]
+
+    def pooled_us(self, cycles: list[int]) -> float:
+        """CPU per request (us) over the given cycles (with repeats: a bootstrap resample)."""
+        n = sum(self.cycle_requests[c] for c in cycles)
+        return sum(self.cycle_ns[c] for c in cycles) / n / 1e3 if n else float("nan")
 
 
-def run_config(server: Server, key_bytes: bytes, n: int, warmup: int, concurrency: int, totals: Totals) -> None:
-    if warmup:
-        generate(server.port, key_bytes, warmup, concurrency)
+def run_batch(server: Server, gen: LoadGenerator, n: int, totals: Totals) -> None:
+    """``n`` measured requests to ``server``; its CPU read just before and after (all its threads, in ns)."""
     pids = server.pids()
-    before = cpu_seconds(pids)
-    result = generate(server.port, key_bytes, n, concurrency)
-    after = cpu_seconds(server.pids())
-    totals.add(result, after - before)
+    before = cpu_sample(pids)
+    result = gen.run(server.port, n)
+    after = cpu_sample(pids)
+    totals.add(result, cpu_use(before, after))
+
+
+def cycle_order(servers: list[Server], cycle: int) -> list[Server]:
+    """Cycle 2m: the configurations rotated by m places; cycle 2m + 1: the same, reversed.
+
+    Each pair of cycles puts every configuration at the same mean position (a
+    linear drift in machine speed hits all alike), and over 2 x n cycles every
+    configuration takes every position twice.
+    """
+    k = (cycle // 2) % len(servers)
+    order = servers[k:] + servers[:k]
+    return order[::-1] if cycle % 2 else order
+
+
+# ------------------------------------------------------------------ statistics
+
+BOOTSTRAP = 2000
+"""Bootstrap resamples (of the cycles, with replacement) for the 95% intervals."""
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Linear-interpolation quantile (``q`` in [0, 1]); copes with infinities."""
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    pos = q * (len(data) - 1)
+    lo = int(pos)
+    frac = pos - lo
+    if frac == 0 or lo + 1 >= len(data):
+        return data[lo]
+    a, b = data[lo], data[lo + 1]
+    if a == b or math.isinf(a) or math.isinf(b):
+        return a if frac < 0.5 else b
+    return a + (b - a) * frac
+
+
+def iqr(values: list[float]) -> tuple[float, float]:
+    return quantile(values, 0.25), quantile(values, 0.75)
+
+
+def median(values: list[float]) -> float:
+    return quantile(values, 0.5)
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den``; infinite when ``den`` is not positive (a bare verify that did not show up)."""
+    return num / den if den > 0 else math.inf
+
+
+def bootstrap_ci(n: int, stat: Callable[[list[int]], float], resamples: int = BOOTSTRAP) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``stat(cycle indices)`` over resampled cycles (fixed seed)."""
+    rng = random.Random(9421)  # noqa: S311 - resampling, not secrets
+    values = [stat([rng.randrange(n) for _ in range(n)]) for _ in range(resamples)]
+    return quantile(values, 0.025), quantile(values, 0.975)
+
+
+def _span(lo_hi: tuple[float, float], fmt: str = ".0f") -> str:
+    return f"{lo_hi[0]:{fmt}}-{lo_hi[1]:{fmt}}"
+
+
+def analyse(totals: dict[str, Totals], kinds: list[str], tight_us: list[float]) -> dict[str, Any]:
+    """Paired per-cycle statistics: overhead (mw - bare) and in-server verify (ed25519 - bare) per server."""
+    out: dict[str, Any] = {"in_server_verify": {}, "overhead": {}}
+    tight = median(tight_us)
+    for kind in kinds:
+        bare_t, ed_t = totals[f"{kind}-bare"], totals[f"{kind}-ed25519"]
+        bare, ed = bare_t.cycle_us(), ed_t.cycle_us()
+        n = len(bare)
+        ver = [e - b for e, b in zip(ed, bare, strict=True)]
+        out["in_server_verify"][kind] = {
+            "us": median(ver), "iqr": iqr(ver), "ci95": bootstrap_ci(n, lambda idx: median([ver[i] for i in idx])),
+            "pooled_us": ed_t.cpu_us - bare_t.cpu_us, "per_cycle_us": ver,
+        }  # fmt: skip
+        for nonces in ("redis", "memory"):
+            mw_t = totals[f"{kind}-{nonces}"]
+            mw = mw_t.cycle_us()
+            over = [m - b for m, b in zip(mw, bare, strict=True)]
+            per_cycle = [ratio(o, v) for o, v in zip(over, ver, strict=True)]
+
+            def of_medians(idx: list[int], over: list[float] = over) -> float:
+                return ratio(median([over[i] for i in idx]), median([ver[i] for i in idx]))
+
+            def pooled(idx: list[int], mw_t: Totals = mw_t) -> float:
+                base = bare_t.pooled_us(idx)
+                return ratio(mw_t.pooled_us(idx) - base, ed_t.pooled_us(idx) - base)
+
+            def median_over(idx: list[int], over: list[float] = over) -> float:
+                return median([over[i] for i in idx])
+
+            everything = list(range(n))
+            value = of_medians(everything)
+            ci = bootstrap_ci(n, of_medians)
+            out["overhead"][f"{kind}-{nonces}"] = {
+                "us": median(over), "iqr": iqr(over), "ci95_us": bootstrap_ci(n, median_over),
+                "ratio": value, "ratio_ci95": ci,
+                "ratio_per_cycle_median": median(per_cycle), "ratio_per_cycle_iqr": iqr(per_cycle),
+                "ratio_pooled": pooled(everything), "ratio_pooled_ci95": bootstrap_ci(n, pooled),
+                "ratio_tight_loop": ratio(median(over), tight),
+                "verdict": "PASS" if 0 < value <= TARGET else "MISS",
+                "interval": "below" if ci[1] <= TARGET else "above" if ci[0] > TARGET else "spans",
+                "per_cycle_us": over,
+            }  # fmt: skip
+    return out
 
 
 # ------------------------------------------------------------------ backends
@@ -612,12 +893,114 @@ def stop_all(servers: dict[str, Server]) -> None:
         server.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _store(s: Server) -> str:
+    return {"bare": "(no mw)", "bare-ed25519": "(no mw)+ed25519"}.get(
+        s.mode, {"redis": "redis shared", "memory": "memory/worker"}.get(s.nonces, "")
+    )
+
+
+DESC = {"asgi": "uvicorn+FastAPI", "wsgi": "gunicorn+Flask"}
+
+
+def report(
+    servers: dict[str, Server], totals: dict[str, Totals], kinds: list[str], tight_us: list[float], head: str
+) -> tuple[list[str], dict[str, Any]]:
+    """The table, the CPU accounting check, the bare verify (tight loop and in-server) and the overhead verdicts."""
+    stats = analyse(totals, kinds, tight_us)
+    lines = [
+        head,
+        f"{'config':<14}{'server':<19}{'nonce store':<17}{'requests':>9}{'errors':>7}{'rps':>7}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'CPU us/req':>11}",
+    ]
+    for name, s in servers.items():
+        t = totals[name]
+        lines.append(
+            f"{name:<14}{DESC[s.kind]:<19}{_store(s):<17}{t.requests:>9}{t.errors:>7}{t.requests / t.seconds:>7.0f}"
+            f"{t.percentile(0.5):>8.2f}{t.percentile(0.99):>8.2f}{t.cpu_us:>11.0f}"
+        )
+    used = sum(t.cpu_ns for t in totals.values())
+    sched = sum(t.sched_ns for t in totals.values())
+    clock = sum(t.clock_ns for t in totals.values())
+    ticks = sum(t.tick_ns for t in totals.values())
+    batches = sum(t.batches for t in totals.values())
+    exited = sum(t.exited_batches for t in totals.values())
+
+    def dev(x: int) -> float:
+        return (x / sched - 1) * 100 if sched else float("nan")
+
+    lines += [
+        "server CPU: on-CPU ns of every thread of master and workers (/proc/<pid>/task/<tid>/schedstat), "
+        "read just before and after each batch",
+        f"  cross-check over all {batches} batches: process CPU clocks {dev(clock):+.2f}%, utime+stime ticks "
+        f"{dev(ticks):+.2f}% of the schedstat total; {exited} batch(es) with a thread exiting mid-batch "
+        "(counted from the process clocks, which keep an exited thread's time)",
+    ]
+    tight = median(tight_us)
+    lines.append(
+        f"bare Ed25519PublicKey.verify: {tight:.1f} us CPU in a tight loop in this process (median of "
+        f"{len(tight_us)} measurements between cycles, servers idle; IQR {_span(iqr(tight_us), '.1f')})"
+    )
+    for kind in kinds:
+        v = stats["in_server_verify"][kind]
+        lines.append(
+            f"bare Ed25519PublicKey.verify inside {DESC[kind]}: {v['us']:.0f} us CPU/request ({kind}-ed25519 minus "
+            f"{kind}-bare per cycle: median of {len(v['per_cycle_us'])}, IQR {_span(v['iqr'])}, "
+            f"95% CI {_span(v['ci95'])}; pooled {v['pooled_us']:.0f})"
+        )
+    lines.append(
+        "overhead per request = server CPU/request with minus without the middleware, paired per cycle; "
+        f"verdict: median overhead / median in-server bare verify <= {TARGET} [95% bootstrap CI over cycles]"
+    )
+    outcome: dict[str, Any] = {
+        "bare_verify_us": tight, "bare_verify_us_per_cycle": tight_us,
+        "in_server_verify_us": {k: v["us"] for k, v in stats["in_server_verify"].items()},
+        "in_server_verify": stats["in_server_verify"], "configs": {}, "overhead": {},
+        "cpu_accounting": {
+            "used_ns": used, "schedstat_ns": sched, "process_clock_ns": clock, "ticks_ns": ticks,
+            "batches": batches, "batches_with_exited_threads": exited,
+        },
+    }  # fmt: skip
+    for kind in kinds:
+        bare = totals[f"{kind}-bare"]
+        for nonces in ("redis", "memory"):
+            name = f"{kind}-{nonces}"
+            o = stats["overhead"][name]
+            lat = totals[name].percentile(0.5) - bare.percentile(0.5)
+            lines.append(
+                f"  {name:<13} overhead {o['us']:>5.0f} us/req (IQR {_span(o['iqr'])}) = {o['ratio']:.2f} x in-server "
+                f"bare verify [{_span(o['ratio_ci95'], '.2f')}]  {o['verdict']} (interval {o['interval']} {TARGET})"
+            )
+            lines.append(
+                f"  {'':<13} per-cycle ratios: median {o['ratio_per_cycle_median']:.2f} (IQR "
+                f"{_span(o['ratio_per_cycle_iqr'], '.2f')}); pooled over all cycles {o['ratio_pooled']:.2f} "
+                f"[{_span(o['ratio_pooled_ci95'], '.2f')}]; {o['ratio_tight_loop']:.2f} x tight-loop verify; "
+                f"p50 latency {lat:+.2f} ms"
+            )
+            outcome["overhead"][name] = {**o, "estimator": "median overhead / median in-server verify"}
+    for name, t in totals.items():
+        outcome["configs"][name] = {
+            "requests": t.requests, "errors": t.errors, "rps": t.requests / t.seconds,
+            "p50_ms": t.percentile(0.5), "p99_ms": t.percentile(0.99), "cpu_us": t.cpu_us,
+            "cpu_us_per_cycle": t.cycle_us(), "statuses": t.statuses,
+        }  # fmt: skip
+    return lines, outcome
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; the old ``--requests``/``--rounds`` become cycles of ``--batch`` requests."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=20_000, help="measured requests per configuration and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the configurations")
-    parser.add_argument("--warmup", type=int, default=1000, help="unmeasured requests before each measurement")
-    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections of the load generator")
+    parser.add_argument("--cycles", type=int, help="interleaved cycles over the configurations (default 20)")
+    parser.add_argument("--batch", type=int, default=1000, help="measured requests per configuration and cycle")
+    parser.add_argument(
+        "--requests", type=int, help="old form: measured requests per configuration and round (default 20,000)"
+    )
+    parser.add_argument("--rounds", type=int, help="old form: rounds (default 3); cycles = requests x rounds / batch")
+    parser.add_argument("--warmup", type=int, default=1000, help="unmeasured requests per configuration first")
+    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections per server")
+    parser.add_argument(
+        "--reconnect", action="store_true", help="close the connections after every batch (default: kept open)"
+    )
+
     parser.add_argument("--memory-requests", type=int, default=1_000_000, help="requests of the memory run (0: none)")
     parser.add_argument("--memory-config", default="asgi-redis", help="configuration of the memory run")
     parser.add_argument("--servers", default="asgi,wsgi", help="which servers: asgi, wsgi or both")
@@ -627,18 +1010,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis", default=os.environ.get("DATAFOLD_TEST_REDIS", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
-        "--quick", action="store_true", help="tiny run (smoke test): 500 requests, 1 round, 2000 in the memory run"
+        "--quick",
+        action="store_true",
+        help="tiny run (smoke test): 2 cycles x 250 requests, 50 warm-up, 2000 in the memory run",
     )
     args = parser.parse_args(argv)
-    # Stop the servers and clean up (Redis keys, PostgreSQL schema) on SIGTERM too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    old_form = args.requests is not None or args.rounds is not None
+    if old_form and args.cycles is not None:
+        parser.error("give --cycles (with --batch) or the old --requests/--rounds, not both")
+    if args.batch < 1 or (args.cycles is not None and args.cycles < 1):
+        parser.error("--cycles and --batch must be at least 1")
+    if old_form:  # the same requests per configuration as before, in cycles of --batch
+        total = (args.requests if args.requests is not None else 20_000) * (args.rounds if args.rounds else 3)
+        args.cycles = max(1, math.ceil(total / args.batch))
+    elif args.cycles is None:
+        args.cycles = 20
     if args.quick:
-        args.requests, args.rounds, args.warmup, args.memory_requests = 500, 1, 50, 2000
+        args.cycles, args.batch, args.warmup, args.memory_requests = 2, 250, 50, 2000
     if args.memory_config not in ("asgi-redis", "asgi-memory", "wsgi-redis", "wsgi-memory"):
         parser.error("--memory-config is asgi-redis, asgi-memory, wsgi-redis or wsgi-memory")
-    kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
-    if not kinds or not set(kinds) <= {"asgi", "wsgi"}:
+    args.kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
+    if not args.kinds or not set(args.kinds) <= {"asgi", "wsgi"}:
         parser.error("--servers takes asgi, wsgi or asgi,wsgi")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    kinds: list[str] = args.kinds
+    # Stop the servers and clean up (Redis keys, PostgreSQL schema) on SIGTERM too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     key = Ed25519PrivateKey.generate()  # a throwaway key for this run
     from cryptography.hazmat.primitives import serialization
@@ -680,73 +1081,29 @@ def main(argv: list[str] | None = None) -> int:
         for s in servers.values():
             s.wait_ready()
 
-        verify_us = [bare_verify_us()]
+        gen = LoadGenerator(key_bytes, args.concurrency, args.reconnect)
+        stack.callback(gen.close)
         totals = {name: Totals() for name in servers}
         t_start = time.monotonic()
-        for r in range(args.rounds):
-            order = list(servers.values())
-            if r % 2:
-                order.reverse()
-            for s in order:
-                warmup = args.warmup if r == 0 else args.warmup // 4
-                run_config(s, key_bytes, args.requests, warmup, args.concurrency, totals[s.name])
-            verify_us.append(bare_verify_us())
-        bare_us = statistics.median(verify_us)
-        lines = [
-            f"load: {args.rounds} round(s) x {args.requests} signed POST {PATH} per configuration, "
-            f"{args.concurrency} keep-alive connections from one generator process, 2 workers per server "
-            f"({time.monotonic() - t_start:.0f} s)",
-            f"{'config':<14}{'server':<19}{'nonce store':<17}{'requests':>9}{'errors':>7}{'rps':>7}"
-            f"{'p50 ms':>8}{'p99 ms':>8}{'CPU us/req':>11}",
-        ]
-        desc = {"asgi": "uvicorn+FastAPI", "wsgi": "gunicorn+Flask"}
-        for name, s in servers.items():
-            t = totals[name]
-            store = {"bare": "(no mw)", "bare-ed25519": "(no mw)+ed25519"}.get(
-                s.mode, {"redis": "redis shared", "memory": "memory/worker"}.get(s.nonces, "")
-            )
-            lines.append(
-                f"{name:<14}{desc[s.kind]:<19}{store:<17}{t.requests:>9}{t.errors:>7}{t.requests / t.seconds:>7.0f}"
-                f"{t.percentile(0.5):>8.2f}{t.percentile(0.99):>8.2f}{t.cpu_us:>11.0f}"
-            )
-        lines.append(
-            f"bare Ed25519PublicKey.verify: {bare_us:.1f} us CPU in a tight loop in this process "
-            f"(median of {len(verify_us)} measurements spread over the run)"
+        if args.warmup:
+            for s in servers.values():
+                gen.run(s.port, args.warmup)
+        tight_us = [bare_verify_us()]
+        order = list(servers.values())
+        for cycle in range(args.cycles):
+            for s in cycle_order(order, cycle):
+                run_batch(s, gen, args.batch, totals[s.name])
+            tight_us.append(bare_verify_us())  # between cycles, the servers idle
+            print(f"cycle {cycle + 1}/{args.cycles} done ({time.monotonic() - t_start:.0f} s)", file=sys.stderr)
+        gen.close()
+        head = (
+            f"load: {args.cycles} cycle(s) x {args.batch} signed POST {PATH} per configuration (order rotated every "
+            f"other cycle, reversed in between), {args.concurrency} keep-alive connections per server "
+            f"({'reopened every batch' if args.reconnect else 'kept open across cycles'}) from one generator "
+            f"process, 2 workers per server ({time.monotonic() - t_start:.0f} s)"
         )
-        in_server = {kind: totals[f"{kind}-ed25519"].cpu_us - totals[f"{kind}-bare"].cpu_us for kind in kinds}
-        for kind in kinds:
-            lines.append(
-                f"bare Ed25519PublicKey.verify inside {desc[kind]}: {in_server[kind]:.0f} us CPU/request "
-                f"({kind}-ed25519 minus {kind}-bare)"
-            )
-        lines.append(
-            "overhead per request = server CPU/request with minus without the middleware; "
-            f"target <= {TARGET} x bare verify (verdict on the in-server bare verify)"
-        )
-        outcome: dict[str, Any] = {
-            "bare_verify_us": bare_us, "in_server_verify_us": in_server, "configs": {}, "overhead": {},
-        }  # fmt: skip
-        for kind in kinds:
-            bare = totals[f"{kind}-bare"]
-            for nonces in ("redis", "memory"):
-                t = totals[f"{kind}-{nonces}"]
-                over = t.cpu_us - bare.cpu_us
-                ratio, ratio_loop = over / in_server[kind], over / bare_us
-                lat = t.percentile(0.5) - bare.percentile(0.5)
-                verdict = "PASS" if 0 < ratio <= TARGET else "MISS"
-                lines.append(
-                    f"  {kind}-{nonces:<8} overhead {over:>5.0f} us/req = {ratio:.2f} x in-server bare verify"
-                    f"  {verdict}  ({ratio_loop:.2f} x tight-loop verify; p50 latency {lat:+.2f} ms)"
-                )
-                outcome["overhead"][f"{kind}-{nonces}"] = {
-                    "us": over, "ratio": ratio, "ratio_tight_loop": ratio_loop, "verdict": verdict,
-                }  # fmt: skip
-        for name, t in totals.items():
-            outcome["configs"][name] = {
-                "requests": t.requests, "errors": t.errors, "rps": t.requests / t.seconds,
-                "p50_ms": t.percentile(0.5), "p99_ms": t.percentile(0.99), "cpu_us": t.cpu_us,
-                "statuses": t.statuses,
-            }  # fmt: skip
+        lines, outcome = report(servers, totals, kinds, tight_us, head)
+        outcome["cycles"], outcome["batch"] = args.cycles, args.batch
         errors = sum(t.errors for t in totals.values())
         print("\n".join(lines), flush=True)
         if errors:
