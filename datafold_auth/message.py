@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_NORMALIZED: dict[tuple[str, str], str] = {}
+"""``normalized_authority`` of recent ``(authority, scheme)`` pairs (a service sees few)."""
 
 
 @dataclass(slots=True)
@@ -94,10 +96,17 @@ class Request:
     @property
     def normalized_authority(self) -> str:
         """``@authority`` (RFC 9421 section 2.2.3): lowercase host, default port removed."""
-        authority = self.authority.lower()
-        default = _DEFAULT_PORTS.get(self.scheme.lower())
-        if default and authority.endswith(":" + default) and not authority.endswith("]"):
-            authority = authority[: -len(default) - 1]
+        key = (self.authority, self.scheme)
+        authority = _NORMALIZED.get(key)
+        if authority is None:
+            authority = self.authority.lower()
+            default = _DEFAULT_PORTS.get(self.scheme.lower())
+            if default and authority.endswith(":" + default) and not authority.endswith("]"):
+                authority = authority[: -len(default) - 1]
+            if len(key[0]) <= 255:
+                if len(_NORMALIZED) >= 1024:  # full (many Host values): start over
+                    _NORMALIZED.clear()
+                _NORMALIZED[key] = authority
         return authority
 
     @property

@@ -50,6 +50,21 @@ _BYTES = r":(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?:"
 _FAST_MEMBER = re.compile(rf"({_KEY})=(\((?:{_STR}(?: {_STR})*)?\)|{_BYTES})({_PARAM}*)")
 _FAST_PARAM = re.compile(rf";({_KEY})(=(?:{_STR}|{_INT}))?")
 
+# The same grammar with possessive quantifiers (it has one way to match any text, so they
+# change no outcome; they spare the engine its backtracking bookkeeping).
+_KEY_P = r"[a-z*][a-z0-9_.*-]*+"
+_STR_P = r'"[ !#-\[\]-~]*+"'
+_ONE_INNER_LIST = re.compile(
+    rf"({_KEY_P})=(\((?:{_STR_P}(?: {_STR_P})*+)?+\))((?:;{_KEY_P}(?:={_STR_P}|={_INT})?+)*+)"
+)
+
+_CHARS_P = r"([ !#-\[\]-~]*+)"  # a String's characters, no escapes
+_DATAFOLD_LAYOUT = re.compile(
+    rf"({_KEY_P})=(\((?:{_STR_P}(?: {_STR_P})*+)?+\));created=({_INT})(?:;expires=({_INT}))?+"
+    rf'(?:;nonce="{_CHARS_P}")?+;keyid="{_CHARS_P}";alg="{_CHARS_P}"(?:;tag="{_CHARS_P}")?+'
+)
+""":data:`_ONE_INNER_LIST` with the parameters in the order every DataFold signer writes them."""
+
 _KEY_RE = re.compile(rf"^{_KEY}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*$")
 _STRING_RE = re.compile(r"^[ -~]*$")
@@ -95,6 +110,39 @@ def _parse_fast(text: str, raw: dict[str, str] | None = None) -> Dictionary | No
         if text[pos : pos + 2] != ", ":
             return None
         pos += 2
+
+
+def match_one_inner_list(text: str) -> tuple[str, str, Params] | None:
+    """The fast path of :func:`parse_dictionary_canonical` for the usual Signature-Input: one member.
+
+    Returns:
+        ``(key, inner, params)`` when ``text`` is exactly one canonical,
+        escape-free member whose value is an Inner List of Strings without
+        parameters: ``key`` the member's key, ``inner`` the list's text from
+        ``(`` to ``)`` (its items are ``inner[2:-2].split('" "')``, none for
+        ``()``), ``params`` the list's parameters. Then
+        ``parse_dictionary_canonical(text)`` gives
+        ``{key: ([(item, {}) ...], params)}`` and ``{key: text[len(key) + 1:]}``
+        (``tests/test_core_fast_paths.py`` checks it). ``None`` means "not handled here".
+    """
+    m = _DATAFOLD_LAYOUT.fullmatch(text)
+    if m is not None:  # the usual parameters, in the usual order: no parameter loop
+        key, inner, created, expires, nonce, keyid, alg, tag = m.groups()
+        params: Params = {"created": int(created)}
+        if expires is not None:
+            params["expires"] = int(expires)
+        if nonce is not None:
+            params["nonce"] = nonce
+        params["keyid"] = keyid
+        params["alg"] = alg
+        if tag is not None:
+            params["tag"] = tag
+        return key, inner, params
+    m = _ONE_INNER_LIST.fullmatch(text)
+    if m is None:
+        return None
+    key, inner, params_text = m.groups()
+    return key, inner, _fast_params(params_text) if params_text else {}
 
 
 def parse_dictionary(value: str | bytes) -> Dictionary:

@@ -255,8 +255,9 @@ def plan(names: tuple[str, ...]) -> Plan | None:
                 result = Plan(tuple(steps), frozenset(names))
     except StructuredFieldError:
         result = None
-    if len(_PLANS) < _MAX_PLANS:
-        _PLANS[names] = result
+    if len(_PLANS) >= _MAX_PLANS:  # full (a flood of odd lists, perhaps): start over rather than stop caching
+        _PLANS.clear()
+    _PLANS[names] = result
     return result
 
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import binascii
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -88,7 +88,8 @@ def _fail(reason: R, detail: str) -> SignatureError:
 
 _ONE_SIGNATURE = re.compile(r"([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]{86}==):")
 """A Signature field of one member, a 64-byte Byte Sequence without parameters (RFC 8941 canonical form)."""
-_SHA256 = hashes.SHA256()
+_SHA256_EMPTY = hashes.Hash(hashes.SHA256())
+"""A SHA-256 context that nothing is ever fed to: each digest starts as a copy of it (cheaper than a new one)."""
 
 
 def _sha256_field_matches(value: str, body: bytes) -> bool:
@@ -99,7 +100,7 @@ def _sha256_field_matches(value: str, body: bytes) -> bool:
     """
     if not value.startswith("sha-256=:"):
         return False
-    h = hashes.Hash(_SHA256)
+    h = _SHA256_EMPTY.copy()
     h.update(body)
     return value == "sha-256=:" + binascii.b2a_base64(h.finalize(), newline=False).decode("ascii") + ":"
 
@@ -116,15 +117,72 @@ def _has_content(request: Request) -> bool:
     return length != ""  # unreadable: assume content, so the digest is required
 
 
-def _select(
-    request: Request, policy: VerificationPolicy
-) -> tuple[str, list[Component], dict[str, object], str, bytes, Plan | None]:
-    inputs = request.field_values("signature-input")
-    signatures = request.field_values("signature")
-    if not inputs or not signatures:
-        raise _fail(R.MISSING_SIGNATURE, "no Signature-Input or Signature field")
+class _NoParams(dict[str, object]):
+    """The (empty) parameters of a component without any: a dict that cannot be changed, so one
+    instance can stand in every cached component list."""
+
+    __slots__ = ()
+
+    def _immutable(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("the parameters of a verified component cannot be changed")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _immutable
+
+
+_NO_PARAMS = _NoParams()
+
+_SHAPES: dict[str, tuple[tuple[Component, ...], bool, Plan | None]] = {}
+_MAX_SHAPES = 256
+_MAX_SHAPE_TEXT = 2048
+
+
+def _shape(inner: str) -> tuple[tuple[Component, ...], bool, Plan | None]:
+    """The covered components of an Inner List text ``("@method" ...)`` of plain Strings
+    (``(name, {})`` each; the shared ``{}`` cannot be changed), whether every field name
+    among them is lowercase, and their :func:`plan` (cached per text)."""
+    shape = _SHAPES.get(inner)
+    if shape is None:
+        names = tuple(inner[2:-2].split('" "')) if len(inner) > 2 else ()
+        lowercase = all(name == name.lower() or name.startswith("@") for name in names)
+        components: tuple[Component, ...] = tuple((name, _NO_PARAMS) for name in names)
+        shape = (components, lowercase, plan(names) if lowercase else None)
+        if len(inner) <= _MAX_SHAPE_TEXT:
+            if len(_SHAPES) >= _MAX_SHAPES:  # full (a flood of odd lists, perhaps): start over
+                _SHAPES.clear()
+            _SHAPES[inner] = shape
+    return shape
+
+
+def _chosen_member(
+    inputs: list[str], policy: VerificationPolicy
+) -> tuple[str, Sequence[Component], dict[str, object], str, Plan | None]:
+    """The Signature-Input member the policy selects: ``(label, components, params, serialized, plan)``."""
+    text = inputs[0] if len(inputs) == 1 else ", ".join(inputs)
+    one = sf.match_one_inner_list(text)
+    if one is not None:
+        # The usual field: one canonical member, an Inner List of plain Strings. What the
+        # general code below gives for this text (tests/test_core_fast_paths.py), without
+        # its per-item work: the names and their plan are cached per list text.
+        label, inner, params = one
+        if policy.tag is not None and params.get("tag") != policy.tag:
+            raise _fail(R.WRONG_TAG, f"no signature with tag {policy.tag!r}")
+        # Counted before anything is cached: a refused list leaves nothing behind. (Strings
+        # here hold no '"', so '" "' only ever separates two items.)
+        if (inner.count('" "') + 1 if len(inner) > 2 else 0) > policy.max_components:
+            raise _fail(R.MALFORMED_SIGNATURE_INPUT, f"more than {policy.max_components} covered components")
+        components, lowercase, steps = _shape(inner)
+        if not lowercase:
+            raise _fail(R.MALFORMED_SIGNATURE_INPUT, "field names in component identifiers must be lowercase")
+        return label, components, params, text[len(label) + 1 :], steps
+    return _chosen_member_general(text, policy)
+
+
+def _chosen_member_general(
+    text: str, policy: VerificationPolicy
+) -> tuple[str, Sequence[Component], dict[str, object], str, Plan | None]:
+    """:func:`_chosen_member` for any Signature-Input text (the combined field value)."""
     try:
-        members, texts = sf.parse_dictionary_canonical(inputs[0] if len(inputs) == 1 else ", ".join(inputs))
+        members, texts = sf.parse_dictionary_canonical(text)
     except StructuredFieldError:
         raise _fail(R.MALFORMED_SIGNATURE_INPUT, "Signature-Input is not a structured dictionary") from None
     chosen = None
@@ -154,13 +212,23 @@ def _select(
         names.append(name)
         if component_params:
             plain = False
-    steps = plan(tuple(names)) if plain else None
+    return label, components, params, texts[label], plan(tuple(names)) if plain else None
+
+
+def _select(
+    request: Request, policy: VerificationPolicy
+) -> tuple[str, Sequence[Component], dict[str, object], str, bytes, Plan | None]:
+    inputs = request.field_values("signature-input")
+    signatures = request.field_values("signature")
+    if not inputs or not signatures:
+        raise _fail(R.MISSING_SIGNATURE, "no Signature-Input or Signature field")
+    label, components, params, serialized, steps = _chosen_member(inputs, policy)
     signature_text = signatures[0] if len(signatures) == 1 else ", ".join(signatures)
     # The usual Signature field, one member that is a 64-byte Byte Sequence: what
     # sf.parse_dictionary gives for exactly this text, without its general regex.
     fast = _ONE_SIGNATURE.fullmatch(signature_text)
     if fast is not None and fast.group(1) == label:
-        return label, components, params, texts[label], binascii.a2b_base64(fast.group(2)), steps
+        return label, components, params, serialized, binascii.a2b_base64(fast.group(2)), steps
     try:
         sig_members = sf.parse_dictionary(signature_text)
     except StructuredFieldError:
@@ -171,16 +239,7 @@ def _select(
     signature = sig_member[0]
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
         raise _fail(R.MALFORMED_SIGNATURE, "the signature is not a 64-byte byte sequence")
-    return label, components, params, texts[label], signature, steps
-
-
-def _int_param(params: dict[str, object], name: str) -> int | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if type(value) is not int:
-        raise _fail(R.MISSING_PARAMETER, f"{name} must be an integer")
-    return value
+    return label, components, params, serialized, signature, steps
 
 
 def verify_request(
@@ -209,6 +268,17 @@ def verify_request(
         SignatureError: with a reason from :class:`datafold_auth.errors.Reason`.
         RegistryError, NonceStoreError: a backend is unavailable (fail closed).
     """
+    return _verify(request, now, lambda keyid, _now: resolve_key(keyid), nonce_store, policy)
+
+
+def _verify(
+    request: Request,
+    now: float,
+    resolve_key: Callable[[str, float], KeyRecord | None],
+    nonce_store: NonceStore | None,
+    policy: VerificationPolicy,
+) -> VerifiedSignature:
+    """:func:`verify_request`, called positionally, with ``resolve_key(keyid, now)`` (a cache's ``get``)."""
     label, components, params, serialized, signature, steps = _select(request, policy)
 
     alg = params.get("alg")
@@ -217,10 +287,12 @@ def verify_request(
     keyid = params.get("keyid")
     if type(keyid) is not str or not keyid or len(keyid) > policy.max_keyid_length:
         raise _fail(R.MISSING_PARAMETER, "keyid must be a non-empty string within the length limit")
-    created = _int_param(params, "created")
-    if created is None:
-        raise _fail(R.MISSING_PARAMETER, "created is missing")
-    expires = _int_param(params, "expires")
+    created = params.get("created")
+    if type(created) is not int:
+        raise _fail(R.MISSING_PARAMETER, "created is missing" if created is None else "created must be an integer")
+    expires = params.get("expires")
+    if expires is not None and type(expires) is not int:
+        raise _fail(R.MISSING_PARAMETER, "expires must be an integer")
     if expires is None and policy.expires_required:
         raise _fail(R.MISSING_PARAMETER, "expires is missing")
     nonce = params.get("nonce")
@@ -239,16 +311,17 @@ def verify_request(
         raise _fail(R.EXPIRED, "expires has passed")
 
     covered = steps.covered if steps is not None else {name for name, p in components if not p}
-    for name in policy.required_components:
-        if name not in covered:
-            raise _fail(R.MISSING_COMPONENT, f"{name} must be covered")
+    if not covered.issuperset(policy.required_components):
+        for name in policy.required_components:
+            if name not in covered:
+                raise _fail(R.MISSING_COMPONENT, f"{name} must be covered")
     has_content = _has_content(request)
-    if has_content:
+    if has_content and not covered.issuperset(policy.body_components):
         for name in policy.body_components:
             if name not in covered:
                 raise _fail(R.MISSING_COMPONENT, f"{name} must be covered when there is a body")
 
-    record = resolve_key(keyid)
+    record = resolve_key(keyid, now)
     if record is None:
         raise _fail(R.UNKNOWN_KEY, "keyid is not registered")
     if record.keyid != keyid:  # a registry answering with another key's record is never trusted
@@ -279,15 +352,7 @@ def verify_request(
         if not nonce_store.add(f"{keyid} {nonce}", math.ceil(lifetime_end) + 1, now):
             raise _fail(R.REPLAYED_NONCE, _REPLAYED)
 
-    return VerifiedSignature(
-        label=label,
-        keyid=keyid,
-        created=created,
-        expires=expires,
-        nonce=nonce,
-        covered=tuple(components),
-        record=record,
-    )
+    return VerifiedSignature(label, keyid, created, expires, nonce, tuple(components), record)
 
 
 Offload = Callable[..., Awaitable[Any]]
@@ -354,14 +419,7 @@ class Verifier:
 
     def verify(self, request: Request, now: float) -> VerifiedSignature:
         """Verify ``request`` at ``now`` (epoch seconds). See :func:`verify_request`."""
-        cache = self.cache
-        return verify_request(
-            request,
-            now=now,
-            resolve_key=lambda keyid: cache.get(keyid, now),
-            nonce_store=self.nonce_store,
-            policy=self.policy,
-        )
+        return _verify(request, now, self.cache.get, self.nonce_store, self.policy)
 
     async def verify_offloading(self, request: Request, now: float, offload: Offload) -> VerifiedSignature:
         """Verify ``request`` at ``now`` (epoch seconds) with only the blocking I/O passed to ``offload``.
@@ -388,7 +446,7 @@ class Verifier:
         deferred = _DeferredNonce() if getattr(store, "blocking", True) else None
         fetched: dict[str, KeyRecord | None] = {}
 
-        def resolve(keyid: str) -> KeyRecord | None:
+        def resolve(keyid: str, now: float) -> KeyRecord | None:
             if keyid in fetched:
                 return fetched[keyid]
             hit, record = cache.peek(keyid, now)
@@ -398,13 +456,7 @@ class Verifier:
 
         while True:
             try:
-                verified = verify_request(
-                    request,
-                    now=now,
-                    resolve_key=resolve,
-                    nonce_store=store if deferred is None else deferred,
-                    policy=self.policy,
-                )
+                verified = _verify(request, now, resolve, store if deferred is None else deferred, self.policy)
                 break
             except _NeedsLookup as miss:  # raised before anything was recorded: run again with the record
                 fetched[miss.keyid] = await offload(cache.get, miss.keyid, now)

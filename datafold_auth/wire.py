@@ -239,22 +239,17 @@ def request_from_scope(scope: MutableMapping[str, Any], body: bytes, authority: 
         authority: the public ``host[:port]`` to use for ``@authority``
             (default: the ``Host`` header, else the ``server`` of the scope).
     """
-    headers: list[tuple[str, str]] = []
-    index: dict[str, list[str]] = {}  # Request.field_values' index, built in the same pass
-    for raw_name, raw_value in scope.get("headers", ()):
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        headers.append((name, value))
-        key = name.lower()
-        values = index.get(key)
-        if values is None:
-            index[key] = [value]
-        else:
-            values.append(value)
-    if authority is None:
+    headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", ())]
+    # Request.field_values' index, built here: one line per field name is the usual case.
+    index = {name.lower(): [value] for name, value in headers}
+    if len(index) != len(headers):  # a field sent on several lines (or names differing in case)
+        index = {}
         for name, value in headers:
-            if name == "host":
-                authority = value
-                break
+            index.setdefault(name.lower(), []).append(value)
+    if authority is None:
+        hosts = index.get("host")
+        if hosts is not None:
+            authority = hosts[0]
         else:
             server = scope.get("server") or ("", None)
             authority = f"{server[0]}:{server[1]}" if server[1] else str(server[0])

@@ -3,6 +3,8 @@
 * :func:`signature_base.planned_signature_base` (a cached plan per list of
   covered components) against :func:`signature_base.signature_base`: the same
   bytes, or the same exception with the same reason and message;
+* the verifier's one-member ``Signature-Input`` shortcut (``sf.match_one_inner_list`` and the
+  cached component list) against the general ``Signature-Input`` code;
 * the verifier's one-member ``Signature`` shortcut against ``sf.parse_dictionary``;
 * the verifier's single ``sha-256`` Content-Digest comparison against
   ``digest.check_content_digest``.
@@ -21,6 +23,7 @@ from datafold_auth import sf, verifier
 from datafold_auth.digest import check_content_digest, content_digest
 from datafold_auth.errors import DatafoldAuthError, StructuredFieldError
 from datafold_auth.message import Request
+from datafold_auth.profile import DEFAULT_POLICY, VerificationPolicy
 from datafold_auth.signature_base import plan, planned_signature_base, signature_base
 
 NAMES = [
@@ -150,3 +153,130 @@ def test_sha256_shortcut_matches_check_content_digest(field: str) -> None:
     general = _outcome(check_content_digest, field, b"body")
     if verifier._sha256_field_matches(field, b"body"):
         assert general == ("ok", "sha-256")
+
+
+_INPUT_PARAMS = [
+    "",
+    ";created=1",
+    ';created=1618884473;expires=1618884773;nonce="bm9uY2U";keyid="k-1_x";alg="ed25519";tag="datafold"',
+    ';created=1618884473;nonce="bm9uY2U";keyid="k";alg="ed25519";tag="datafold"',
+    ';created=1618884473;expires=1618884773;keyid="k";alg="ed25519"',
+    ';created=-7;expires=0;nonce="";keyid="";alg="rsa";tag=""',
+    ';created=1;expires=2;nonce="a b";keyid="k";alg="ed25519";tag="datafold";x=1',
+    ';created=1;expires=2;nonce="n";keyid="k";tag="datafold";alg="ed25519"',
+    ';created=1;expires=2;nonce="n";nonce="m";keyid="k";alg="ed25519";tag="datafold"',
+    ';created=1;expires=2;nonce="n";keyid="k";alg="ed25519";tag="datafold";tag="other"',
+    ';created=01;expires=2;nonce="n";keyid="k";alg="ed25519";tag="datafold"',
+    ';keyid="k";tag="datafold";created=1',
+    ';tag="other"',
+    ';tag="datafold";tag="other"',
+    ';tag="other";tag="datafold"',
+    ";tag=datafold",
+    ';keyid="a;b=c";tag="datafold"',
+    ';keyid="";created=-5;tag="datafold"',
+    ";created=0123",
+    ";created=-0",
+    ";created=999999999999999;tag=\"datafold\"",
+    ";created=1234567890123456",
+    ";created=1.5",
+    ";flag;tag=\"datafold\"",
+    ";flag=?1",
+    ';n="x\\"y"',
+    ';n="caf\u00e9"',
+    ";UPPER=1",
+    "; created=1",
+    ";created=1 ",
+]
+_INPUT_LISTS = [
+    '("@method" "@authority" "@path" "@query" "content-digest" "content-type")',
+    "()",
+    '("@method")',
+    '("Content-Type" "@path")',
+    '("@Method" "x-a")',
+    '("@path" "@path")',
+    '("@query-param")',
+    '("@query-param";name="id")',
+    '("content-type";sf)',
+    '("a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" "aa" "ab" "ac" "ad" "ae" "af" "ag")',
+    '( "@method")',
+    '("@method"  "@path")',
+    '("@method" x)',
+    ":AAAA:",
+]
+
+
+def _input_texts() -> list[str]:
+    rng = random.Random(8941)  # noqa: S311 - a fixed sample of field texts, not a secret
+    texts = [f"{label}={inner}{params}" for label in ("df", "sig1", "*x", "A", "") for inner in _INPUT_LISTS for params in _INPUT_PARAMS]
+    texts += [f"df={_INPUT_LISTS[0]}{_INPUT_PARAMS[2]}, sig2={inner}" for inner in _INPUT_LISTS]
+    alphabet = 'df=()";, @-*:AZaz09\\\t\u00e9'
+    for _ in range(3000):
+        text = list(rng.choice(texts))
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text) + 1)
+            op = rng.randrange(3)
+            if op == 0:
+                text.insert(at, rng.choice(alphabet))
+            elif op == 1 and at < len(text):
+                del text[at]
+            elif at < len(text):
+                text[at] = rng.choice(alphabet)
+        texts.append("".join(text))
+    return texts
+
+
+def _comparable(outcome):  # type: ignore[no-untyped-def]
+    """The components as a list, and a :class:`Plan` as what it is made of (plans are cached,
+    but not beyond the cache's bound)."""
+    if outcome[0] != "ok":
+        return outcome
+    label, components, params, serialized, steps = outcome[1]
+    plan_parts = None if steps is None else (tuple(prefix for prefix, _ in steps.steps), steps.covered)
+    return ("ok", (label, list(components), params, serialized, plan_parts))
+
+
+def test_cached_component_parameters_cannot_be_changed() -> None:
+    """The shortcut shares one list of components per field text: their ``{}`` must stay empty."""
+    field = 'df=("@method" "x-a");created=1;keyid="k";alg="ed25519";tag="datafold"'
+    components = verifier._chosen_member([field], DEFAULT_POLICY)[1]
+    assert components == (("@method", {}), ("x-a", {}))
+    params = components[1][1]
+    for change in (
+        lambda: params.__setitem__("sf", True),
+        lambda: params.update(sf=True),
+        lambda: params.setdefault("sf", True),
+        lambda: params.pop("sf"),
+        lambda: params.popitem(),
+        lambda: params.clear(),
+        lambda: params.__delitem__("sf"),
+    ):
+        with pytest.raises(TypeError):
+            change()
+    assert verifier._chosen_member([field], DEFAULT_POLICY)[1] == (("@method", {}), ("x-a", {}))
+
+
+def test_one_signature_input_shortcut_matches_general_path() -> None:
+    policies = [
+        DEFAULT_POLICY,
+        VerificationPolicy(tag=None),
+        VerificationPolicy(tag="other", max_components=3),
+    ]
+    fast = 0
+    fast_outcomes = set()
+    for text in _input_texts():
+        shortcut = sf.match_one_inner_list(text) is not None
+        for policy in policies:
+            general = _comparable(_outcome(verifier._chosen_member_general, text, policy))
+            assert _comparable(_outcome(verifier._chosen_member, [text], policy)) == general, (text, policy.tag)
+            if shortcut:
+                fast_outcomes.add(general[1] if general[0] != "ok" else "ok")
+        if shortcut:
+            fast += 1
+            members, texts = sf.parse_dictionary_canonical(text)
+            label, inner, params = sf.match_one_inner_list(text)  # type: ignore[misc]
+            assert members == {label: ([(n, {}) for n in (inner[2:-2].split('" "') if len(inner) > 2 else [])], params)}
+            assert texts == {label: text[len(label) + 1 :]}
+    layout = sum(1 for text in _input_texts() if sf._DATAFOLD_LAYOUT.fullmatch(text) is not None)
+    assert layout > 100 and fast > 300  # the shortcuts were taken, and compared, for many texts,
+    # with every outcome they can have
+    assert fast_outcomes == {"ok", "wrong_tag", "malformed_signature_input"}

@@ -133,6 +133,21 @@ def test_nonce_store_expiry_and_capacity() -> None:
     assert "a" not in store and len(store) == 2
 
 
+def test_nonce_store_expiry_by_whole_seconds() -> None:
+    """Entries are bucketed by ceil(expires_at): never forgotten early, forgotten within the next second."""
+    store = df.MemoryNonceStore()
+    assert store.add("a", 10.5, 0) and store.add("b", 10, 0) and store.add("c", 11, 0) and store.add("d", 12.25, 0)
+    assert store.add("x", 100, 10.4) and "a" in store and "b" not in store  # "b"'s second (10) has come
+    assert not store.add("a", 100, 10.7)  # past 10.5 but its second (11) has not come: still a replay
+    assert store.add("y", 100, 11) and {"a", "c"}.isdisjoint(store._entries) and "d" in store
+    assert store.add("z", 100, 12.5) and "d" in store  # 12.25 has passed, its second (13) has not
+    assert store.add("w", 100, 13) and "d" not in store and len(store) == 4  # x, y, z, w
+    assert store.add("a", 100, 13)  # forgotten, so accepted again
+    for odd in (float("inf"), float("nan")):
+        assert store.add(f"odd {odd}", odd, 13)
+    assert store.add("later", 200, 10**12) and {"odd inf", "odd nan"} <= set(store._entries)
+
+
 def test_signer_repr_hides_key(key: Ed25519PrivateKey) -> None:
     signer = df.Signer(key)
     from cryptography.hazmat.primitives import serialization

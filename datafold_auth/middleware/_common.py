@@ -13,6 +13,7 @@ from .. import wire
 from ..audit import AuditSink, request_id
 from ..errors import DatafoldAuthError
 from ..message import Request
+from ..registry import KeyRecord
 from ..verifier import VerifiedSignature, Verifier
 
 logger = logging.getLogger("datafold_auth")
@@ -48,7 +49,18 @@ class Identity:
     @classmethod
     def from_verified(cls, verified: VerifiedSignature) -> Identity:
         """The identity behind a successful verification."""
-        return cls(client_id=verified.client_id, keyid=verified.keyid, scopes=verified.scopes)
+        shared = cls is Identity and type(verified) is VerifiedSignature
+        if shared:  # one (immutable) Identity per (immutable) key record
+            record = verified.record
+            cached = _IDENTITIES.get(id(record))
+            if cached is not None and cached[0] is record and cached[1].keyid == verified.keyid:
+                return cached[1]
+        identity = cls(client_id=verified.client_id, keyid=verified.keyid, scopes=verified.scopes)
+        if shared:
+            if len(_IDENTITIES) >= _MAX_IDENTITIES:
+                _IDENTITIES.clear()
+            _IDENTITIES[id(record)] = (record, identity)
+        return identity
 
     @property
     def is_authenticated(self) -> bool:
@@ -64,6 +76,12 @@ class Identity:
     def identity(self) -> str:
         """The ``client_id``."""
         return self.client_id
+
+
+_IDENTITIES: dict[int, tuple[KeyRecord, Identity]] = {}
+"""The :class:`Identity` of recently verified key records, by ``id(record)``
+(the record is kept in the entry, so its id cannot be reused while cached)."""
+_MAX_IDENTITIES = 1024
 
 
 def _prefixes(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -113,6 +131,10 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return path in prefixes or path.startswith(with_slash)
 
 
+_MAX_DECISIONS = 4096
+_MAX_CACHED_PATH = 256
+
+
 class PathSelector:
     """Decides which request paths need a signature.
 
@@ -136,11 +158,13 @@ class PathSelector:
         ValueError: a prefix does not start with ``/``.
     """
 
-    __slots__ = ("exempt", "paths")
+    __slots__ = ("_decisions", "exempt", "paths")
 
     def __init__(self, paths: str | Iterable[str] | None, exempt: str | Iterable[str]) -> None:
         self.paths = None if paths is None else _prefixes(paths)
         self.exempt = _prefixes(exempt)
+        # Decisions for paths seen before: a bounded cache of short paths (an API's routes repeat).
+        self._decisions: dict[str | tuple[str, str], bool] = {}
 
     def _protects(self, routed: str, full: str) -> bool:
         in_paths = self.paths is None or _under(routed, self.paths) or _under(full, self.paths)
@@ -155,6 +179,17 @@ class PathSelector:
                 ``root_path``), when ``path`` starts with it; the application
                 routes on the rest of ``path``.
         """
+        key = (path, mount) if mount else path
+        decided = self._decisions.get(key)
+        if decided is None:
+            decided = self._decide(path, mount)
+            if len(path) + len(mount) <= _MAX_CACHED_PATH:
+                if len(self._decisions) >= _MAX_DECISIONS:  # full (many distinct paths): start over
+                    self._decisions.clear()
+                self._decisions[key] = decided
+        return decided
+
+    def _decide(self, path: str, mount: str) -> bool:
         forms = _path_forms(path)
         if isinstance(forms, tuple):  # the usual path: no repeated slash, no dot segment
             if self._protects(forms[0], forms[0]):

@@ -78,7 +78,11 @@ class DatafoldAuthASGIMiddleware(MiddlewareBase[ASGIApp]):
             if messages[-1]["type"] == "http.disconnect":
                 return  # the client is gone: nobody to answer
             request = wire.request_from_scope(scope, body, self.authority)
-            verified = await self._verify(request)
+            verifier = self.verifier
+            if verifier.blocking:  # as in _verify, without a coroutine of its own
+                verified = await verifier.verify_offloading(request, self.clock(), asyncio.to_thread)
+            else:
+                verified = verifier.verify(request, self.clock())
         except DatafoldAuthError as error:
             rid = self._rejected(error, request, scope, scope.get("method", ""), path)
             await _send_problem(send, error.reason, rid)
