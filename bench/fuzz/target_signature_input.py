@@ -5,6 +5,8 @@ Checks, for any field text:
 * :func:`datafold_auth.sf.parse_dictionary_canonical` returns or raises ``StructuredFieldError``;
 * the canonical member text it returns parses back to the same member (round trip);
 * when the regular-expression fast path accepts the text, ``http-sf`` parses it to the same value;
+* the verifier's one-member shortcut (``sf.match_one_inner_list``, cached component lists) selects
+  the same member, components, parameters, text and plan as its general code, or raises the same error;
 * :meth:`Verifier.verify` of a request carrying it returns or raises a typed error.
 """
 
@@ -14,6 +16,21 @@ import http_sf
 from _harness import KEY_A, NOW, Finding, Signer, decode_message, request_of, signed_message, typed, verifier
 
 from datafold_auth import sf
+from datafold_auth import verifier as verifier_module
+from datafold_auth.errors import DatafoldAuthError
+from datafold_auth.profile import DEFAULT_POLICY, VerificationPolicy
+
+_POLICIES = [DEFAULT_POLICY, VerificationPolicy(tag=None, max_components=3)]
+
+
+def _selection(function, *args):  # type: ignore[no-untyped-def]
+    """What ``function`` selects, comparably: components as a list, a plan as its prefixes and names."""
+    try:
+        label, components, params, serialized, steps = function(*args)
+    except DatafoldAuthError as exc:
+        return ("error", exc.reason, str(exc))
+    planned = None if steps is None else (tuple(prefix for prefix, _ in steps.steps), steps.covered)
+    return (label, list(components), params, serialized, planned)
 
 _EXOTIC = [
     ("X-Dict", 'a=1, b=(x "y");p, c=%"d%c3%a9"'),
@@ -65,6 +82,11 @@ def test_one_input(data: bytes) -> None:
         reference = http_sf.parse(text.encode("latin-1"), tltype="dictionary")
         if reference != fast:
             raise Finding(f"fast path {fast!r} differs from http-sf {reference!r}")
+    for policy in _POLICIES:
+        shortcut = _selection(verifier_module._chosen_member, [text], policy)
+        general = _selection(verifier_module._chosen_member_general, text, policy)
+        if shortcut != general:
+            raise Finding(f"one-member shortcut {shortcut!r} differs from the general code {general!r}")
     headers = [(k, text if k == "Signature-Input" else v) for k, v in decode_message(_TEMPLATE)[2]]
     request = request_of(_TEMPLATE)
     request.headers = headers
