@@ -304,7 +304,7 @@ def _read_until(root: str, ready: Any, stop: Any, out: Any) -> None:
 
 def test_readers_in_other_processes_during_rewrites_never_get_an_untyped_error(store: FileKeyStore) -> None:
     """Real processes: one rewrites the key 300 times while another loads it in a loop and completes
-    changes it finds half done. Reads see the old key, the new key or a typed mismatch (never a
+    changes it finds half done. Reads see the old key, the new key or, rarely, a typed mismatch (never a
     wrong key: load checks the keyid); afterwards the key matches its metadata and nothing is left over."""
     import multiprocessing
 
@@ -318,9 +318,12 @@ def test_readers_in_other_processes_during_rewrites_never_get_an_untyped_error(s
         _rewrite(str(store.root), 300)
     finally:
         stop.set()
-        loaded, _mismatched, others = out.get(timeout=60)
+        loaded, mismatched, others = out.get(timeout=60)
         reader.join(60)
     assert others == []
     assert loaded > 0
+    # load() reads the metadata again (and then the key) when a rewrite overtook it: a mismatch
+    # is left only when several rewrites land inside one load (it was 3.5-4 % of loads before).
+    assert mismatched <= loaded // 100, (loaded, mismatched)
     assert store.metadata("k").keyid == jwk_thumbprint(store.load("k", passphrase=PASS))
     assert sorted(p.name for p in store.root.iterdir()) == ["k.json", "k.pem"]

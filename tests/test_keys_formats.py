@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -236,3 +238,45 @@ def test_backups_are_pointed_to_restore(key: Ed25519PrivateKey) -> None:
     ):
         with pytest.raises(KeyFormatError, match="keytools restore"):
             read_private_key(data)
+
+
+def _with_bcrypt_rounds(data: bytes, rounds: int) -> bytes:
+    """An encrypted OpenSSH key whose container claims ``rounds`` bcrypt rounds (the ciphertext unchanged)."""
+    lines = data.decode().splitlines()
+    blob = bytearray(base64.b64decode("".join(lines[1:-1])))
+    pos = len(b"openssh-key-v1\x00")
+    for _ in range(2):  # ciphername, kdfname
+        pos += 4 + int.from_bytes(blob[pos : pos + 4], "big")
+    salt = int.from_bytes(blob[pos + 4 : pos + 8], "big")
+    at = pos + 8 + salt
+    blob[at : at + 4] = rounds.to_bytes(4, "big")
+    body = base64.b64encode(bytes(blob)).decode()
+    return "\n".join([lines[0], *(body[i : i + 70] for i in range(0, len(body), 70)), lines[-1], ""]).encode()
+
+
+def test_openssh_key_asking_for_too_many_bcrypt_rounds_is_refused_before_any_work(key: Ed25519PrivateKey) -> None:
+    """The rounds are in the file: a hostile key asking for 2**32 - 1 would run bcrypt for days."""
+    from datafold_auth.keys.formats import MAX_OPENSSH_BCRYPT_ROUNDS, _openssh_bcrypt_rounds
+
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.BestAvailableEncryption(b"pw")
+    )
+    assert _openssh_bcrypt_rounds(data) == 16
+    assert read_private_key(data, b"pw").private_key.private_bytes_raw() == key.private_bytes_raw()
+    for rounds in (MAX_OPENSSH_BCRYPT_ROUNDS + 1, 2**32 - 1):
+        hostile = _with_bcrypt_rounds(data, rounds)
+        assert _openssh_bcrypt_rounds(hostile) == rounds
+        started = time.monotonic()
+        with pytest.raises(KeyFormatError, match=f"asks for {rounds} bcrypt rounds"):
+            read_private_key(hostile, b"pw")
+        assert time.monotonic() - started < 1.0
+    # The container is read as cryptography's loader reads it (lenient base64, text around the
+    # armour): a file it would run bcrypt on cannot hide its rounds from the check.
+    hostile = _with_bcrypt_rounds(data, 2**32 - 1)
+    lines = hostile.decode().splitlines()
+    disguised = "junk before\n" + "\n".join([lines[0], *("!" + line + " *" for line in lines[1:-1]), lines[-1]])
+    assert _openssh_bcrypt_rounds(disguised.encode()) == 2**32 - 1
+    with pytest.raises(KeyFormatError, match="bcrypt rounds"):
+        read_private_key(disguised.encode(), b"pw")
+    plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    assert _openssh_bcrypt_rounds(plain) is None and _openssh_bcrypt_rounds(b"garbage") is None

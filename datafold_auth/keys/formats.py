@@ -393,7 +393,59 @@ def read_private_key(data: bytes, passphrase: PassphraseArg = None, *, what: str
     return ImportedKey(key, found.format, found.description, notes)
 
 
+MAX_OPENSSH_BCRYPT_ROUNDS = 1000
+"""Most bcrypt rounds an encrypted OpenSSH key may ask for (``ssh-keygen -a``; its default is 16).
+The count is in the file, so a hostile file could otherwise make an import run for hours."""
+
+_OPENSSH_MAGIC = b"openssh-key-v1\x00"
+_OPENSSH_PEM = re.compile(rb"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", re.DOTALL)
+
+
+def _openssh_bcrypt_rounds(data: bytes) -> int | None:
+    """The bcrypt rounds an ``OPENSSH PRIVATE KEY`` block asks for, or ``None`` when it asks for none.
+
+    Reads the container as ``cryptography``'s loader does (the first armoured block, lenient
+    base64), so that any file the loader would run bcrypt on has its rounds seen here first:
+    ``openssh-key-v1\\0``, then the strings ciphername, kdfname and kdfoptions; bcrypt's
+    options are the string salt and the uint32 rounds (OpenSSH ``PROTOCOL.key``). Where this
+    cannot read the container, the loader refuses it before any key derivation too.
+    """
+    found = _OPENSSH_PEM.search(data)
+    if found is None:
+        return None
+    try:
+        blob = binascii.a2b_base64(found.group(1))
+    except (binascii.Error, ValueError):
+        return None
+    if not blob.startswith(_OPENSSH_MAGIC):
+        return None
+    pos = len(_OPENSSH_MAGIC)
+    fields: list[bytes] = []
+    for _ in range(3):  # ciphername, kdfname, kdfoptions
+        if pos + 4 > len(blob):
+            return None
+        size = int.from_bytes(blob[pos : pos + 4], "big")
+        pos += 4
+        if pos + size > len(blob):
+            return None
+        fields.append(blob[pos : pos + size])
+        pos += size
+    kdfname, options = fields[1], fields[2]
+    if kdfname != b"bcrypt" or len(options) < 4:
+        return None
+    salt_size = int.from_bytes(options[:4], "big")
+    if 4 + salt_size + 4 != len(options):
+        return None
+    return int.from_bytes(options[4 + salt_size :], "big")
+
+
 def _read_openssh(data: bytes, passphrase: PassphraseArg, what: str) -> Ed25519PrivateKey:
+    rounds = _openssh_bcrypt_rounds(data) if passphrase is not None else None
+    if rounds is not None and rounds > MAX_OPENSSH_BCRYPT_ROUNDS:
+        raise KeyFormatError(
+            f"{what} asks for {rounds} bcrypt rounds, more than the {MAX_OPENSSH_BCRYPT_ROUNDS} accepted "
+            "(re-encrypt it with 'ssh-keygen -p -a 100', or export it unencrypted)"
+        )
     try:
         key = serialization.load_ssh_private_key(data, bytes(passphrase) if passphrase is not None else None)
     except TypeError as exc:

@@ -182,11 +182,17 @@ class BaseKeyStore(ABC):
 
     def load(self, name: str, *, passphrase: bytes | bytearray | None) -> Ed25519PrivateKey:
         """See :meth:`KeyStore.load`."""
-        meta = self.metadata(name)
-        key = decode_private_key(self._read_key(name), passphrase, what=f"key {name!r}")
-        if jwk_thumbprint(key) != meta.keyid:
-            raise KeyStoreError(f"key {name!r} does not match its metadata (keyid {meta.keyid})")
-        return key
+        for _ in range(2):  # a second read only when a rewrite overtook the first
+            meta = self.metadata(name)
+            key = decode_private_key(self._read_key(name), passphrase, what=f"key {name!r}")
+            keyid = jwk_thumbprint(key)
+            for _ in range(3):
+                if keyid == meta.keyid:
+                    return key
+                # Read between a rewrite's two moves (key file first, then its metadata): the
+                # metadata of the key just read follows it, so read that again.
+                meta = self.metadata(name)
+        raise KeyStoreError(f"key {name!r} does not match its metadata (keyid {meta.keyid})")
 
     def metadata(self, name: str) -> KeyMetadata:
         """See :meth:`KeyStore.metadata`."""
