@@ -398,7 +398,10 @@ MAX_OPENSSH_BCRYPT_ROUNDS = 1000
 The count is in the file, so a hostile file could otherwise make an import run for hours."""
 
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
-_OPENSSH_PEM = re.compile(rb"-----BEGIN OPENSSH PRIVATE KEY-----(.*?)-----END OPENSSH PRIVATE KEY-----", re.DOTALL)
+_OPENSSH_LABEL = b"OPENSSH PRIVATE KEY"
+_OPENSSH_PEM = re.compile(
+    b"-----BEGIN " + _OPENSSH_LABEL + b"-----(.*?)-----END " + _OPENSSH_LABEL + b"-----", re.DOTALL
+)
 
 
 def _openssh_bcrypt_rounds(data: bytes) -> int | None:
