@@ -13,7 +13,6 @@ from .. import wire
 from ..audit import AuditSink, request_id
 from ..errors import DatafoldAuthError
 from ..message import Request
-from ..registry import KeyRecord
 from ..verifier import VerifiedSignature, Verifier
 
 logger = logging.getLogger("datafold_auth")
@@ -49,18 +48,7 @@ class Identity:
     @classmethod
     def from_verified(cls, verified: VerifiedSignature) -> Identity:
         """The identity behind a successful verification."""
-        shared = cls is Identity and type(verified) is VerifiedSignature
-        if shared:  # one (immutable) Identity per (immutable) key record
-            record = verified.record
-            cached = _IDENTITIES.get(id(record))
-            if cached is not None and cached[0] is record and cached[1].keyid == verified.keyid:
-                return cached[1]
-        identity = cls(client_id=verified.client_id, keyid=verified.keyid, scopes=verified.scopes)
-        if shared:
-            if len(_IDENTITIES) >= _MAX_IDENTITIES:
-                _IDENTITIES.clear()
-            _IDENTITIES[id(record)] = (record, identity)
-        return identity
+        return cls(client_id=verified.client_id, keyid=verified.keyid, scopes=verified.scopes)
 
     @property
     def is_authenticated(self) -> bool:
@@ -76,12 +64,6 @@ class Identity:
     def identity(self) -> str:
         """The ``client_id``."""
         return self.client_id
-
-
-_IDENTITIES: dict[int, tuple[KeyRecord, Identity]] = {}
-"""The :class:`Identity` of recently verified key records, by ``id(record)``
-(the record is kept in the entry, so its id cannot be reused while cached)."""
-_MAX_IDENTITIES = 1024
 
 
 def _prefixes(value: str | Iterable[str]) -> tuple[str, ...]:
