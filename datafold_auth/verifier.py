@@ -429,7 +429,9 @@ class Verifier:
         work, and a worker thread would not run them any sooner under the GIL);
         only a key lookup the cache cannot answer (:meth:`CachedRegistry.peek`)
         and recording the nonce in a store whose ``blocking`` is true go through
-        ``offload(function, *args)``, e.g. ``asyncio.to_thread``. The checks,
+        ``offload(function, *args)``, e.g. ``asyncio.to_thread``; a blocking store
+        with an ``add_async`` coroutine (:class:`~datafold_auth.nonce.NonceStore`)
+        is awaited on the loop instead. The checks,
         their order and every outcome are those of :meth:`verify` (the nonce is
         recorded last there too, after every other check passed).
 
@@ -461,7 +463,12 @@ class Verifier:
             except _NeedsLookup as miss:  # raised before anything was recorded: run again with the record
                 fetched[miss.keyid] = await offload(cache.get, miss.keyid, now)
         if deferred is not None and deferred.entry is not None:
-            if not await offload(store.add, *deferred.entry):
+            add_async = getattr(store, "add_async", None)
+            if add_async is not None:  # the store asks its backend on the loop itself (NonceStore.add_async)
+                fresh = await add_async(*deferred.entry)
+            else:
+                fresh = await offload(store.add, *deferred.entry)
+            if not fresh:
                 raise _fail(R.REPLAYED_NONCE, _REPLAYED)
         return verified
 

@@ -94,6 +94,9 @@ def create_app(
         if sink is not None:
             sink.close()
         registry.close()
+        aclose = getattr(nonces, "aclose", None)  # RedisNonceStore: this loop's redis.asyncio client
+        if aclose is not None:
+            await aclose()
 
     app = FastAPI(lifespan=lifespan)
     install(app)

@@ -24,7 +24,9 @@ class NonceStore(Protocol):
 
     Attributes:
         blocking: ``True`` if :meth:`add` does I/O (an ASGI server then calls it
-            from a worker thread).
+            from a worker thread, or, when the store also has an ``add_async``
+            coroutine with the arguments, result and errors of :meth:`add`,
+            awaits that on the event loop: see ``RedisNonceStore.add_async``).
     """
 
     blocking: bool

@@ -11,11 +11,18 @@ accepts it, and Redis forgets the entry when the signature could no longer
 pass the freshness check anyway. The time to live is computed from the
 verifier's clock (``expires_at - now``), so the Redis server's clock does not
 matter. Any Redis error fails closed (``503 nonce_store_unavailable``).
+
+Under an event loop (the ASGI middleware) the store is asked through
+:meth:`RedisNonceStore.add_async`, which sends the same command with
+``redis.asyncio`` on the loop itself: no worker thread per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import weakref
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -34,6 +41,9 @@ class RedisNonceStore:
             ``socket_timeout`` and ``socket_connect_timeout`` (seconds; :meth:`from_url` sets both),
             else a Redis that hangs hangs the requests instead of failing them with 503.
         prefix: prepended to every key (one per application or test run).
+        async_client: makes the ``redis.asyncio`` client :meth:`add_async` uses, once per
+            event loop (:meth:`from_url` gives one for the same URL and timeouts); without
+            it :meth:`add_async` runs :meth:`add` in a worker thread.
 
     Raises:
         NonceStoreError: the ``redis`` package is missing (from :meth:`from_url`).
@@ -41,9 +51,14 @@ class RedisNonceStore:
 
     blocking = True
 
-    def __init__(self, client: Any, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, client: Any, *, prefix: str = DEFAULT_PREFIX, async_client: Callable[[], Any] | None = None
+    ) -> None:
         self.client = client
         self.prefix = prefix
+        self._make_async_client = async_client
+        # One asyncio client per event loop: its connections belong to the loop that opened them.
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None, timeout: float | None = None) -> RedisNonceStore:
@@ -75,7 +90,13 @@ class RedisNonceStore:
             client = redis.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
         except ValueError as exc:
             raise NonceStoreError(f"invalid Redis URL: {exc}") from None
-        return cls(client, prefix=prefix)
+
+        def async_client() -> Any:
+            import redis.asyncio
+
+            return redis.asyncio.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
+
+        return cls(client, prefix=prefix, async_client=async_client)
 
     def add(self, key: str, expires_at: float, now: float) -> bool:
         """See :meth:`datafold_auth.nonce.NonceStore.add`."""
@@ -85,8 +106,33 @@ class RedisNonceStore:
         except Exception as exc:  # redis.RedisError and socket errors: fail closed
             raise NonceStoreError(f"Redis nonce store unavailable: {type(exc).__name__}") from None
 
+    async def add_async(self, key: str, expires_at: float, now: float) -> bool:
+        """:meth:`add` for an event loop: the same ``SET NX PX`` through ``redis.asyncio``, on the
+        running loop (or :meth:`add` in a worker thread when the store has no ``async_client``).
+
+        Raises:
+            NonceStoreError: as :meth:`add` (Redis unreachable, timed out or failing: fail closed).
+        """
+        if self._make_async_client is None:
+            return await asyncio.to_thread(self.add, key, expires_at, now)
+        ttl_ms = max(1, math.ceil((expires_at - now) * 1000))
+        try:
+            loop = asyncio.get_running_loop()
+            client = self._async_clients.get(loop)
+            if client is None:
+                client = self._async_clients[loop] = self._make_async_client()
+            return bool(await client.set(self.prefix + key, b"1", nx=True, px=ttl_ms))
+        except Exception as exc:  # redis.RedisError, socket errors and timeouts: fail closed
+            raise NonceStoreError(f"Redis nonce store unavailable: {type(exc).__name__}") from None
+
+    async def aclose(self) -> None:
+        """Close the connections of the running loop's asyncio client (see :meth:`close` for the rest)."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
     def close(self) -> None:
-        """Close the client's connections."""
+        """Close the client's connections (an event loop's asyncio client: :meth:`aclose`)."""
         self.client.close()
 
     def __repr__(self) -> str:

@@ -1,0 +1,185 @@
+"""RedisNonceStore.add_async: the ASGI path asks Redis on the event loop, with add's answers and errors.
+
+Runs against the machine's Redis with a fresh key prefix per test (tests/backends.py);
+the failure cases use a closed port and a socket that accepts but never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import datafold_auth as df
+from datafold_auth.errors import NonceStoreError, Reason, SignatureError
+from datafold_auth.nonce.redis import RedisNonceStore
+from datafold_auth.registry import open_nonce_store
+
+from .backends import REDIS_URL
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def store(redis_key_prefix: str) -> Iterator[RedisNonceStore]:
+    opened = open_nonce_store(f"{REDIS_URL}?prefix={redis_key_prefix}")
+    assert isinstance(opened, RedisNonceStore)
+    yield opened
+    opened.close()
+
+
+def test_add_async_answers_as_add_does(store: RedisNonceStore) -> None:
+    async def run() -> list[bool]:
+        try:
+            return [
+                await store.add_async("k n1", NOW + 300, NOW),
+                await store.add_async("k n1", NOW + 300, NOW + 1),  # a replay
+                store.add("k n1", NOW + 300, NOW),  # the same Redis key, seen by the blocking client too
+                await store.add_async("k n2", NOW + 300, NOW),
+            ]
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(run()) == [True, False, False, True]
+    assert store.add("k n2", NOW + 300, NOW) is False
+
+
+def test_add_async_sets_the_same_lifetime(store: RedisNonceStore, redis_key_prefix: str) -> None:
+    async def run() -> None:
+        try:
+            assert await store.add_async("k ttl", NOW + 42.5, NOW) is True
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+    ttl = redis.Redis.from_url(REDIS_URL).pttl(redis_key_prefix + "k ttl")
+    assert 41_000 < ttl <= 42_500  # PX from the verifier's clock: expires_at - now
+
+
+def test_concurrent_requests_with_one_nonce_exactly_one_is_fresh(store: RedisNonceStore) -> None:
+    async def run() -> list[bool]:
+        try:
+            return list(await asyncio.gather(*(store.add_async("k same", NOW + 300, NOW) for _ in range(25))))
+        finally:
+            await store.aclose()
+
+    answers = asyncio.run(run())
+    assert answers.count(True) == 1 and answers.count(False) == 24
+
+
+def test_each_event_loop_gets_its_own_client(store: RedisNonceStore) -> None:
+    """redis.asyncio connections belong to the loop that opened them: a second loop must not reuse them."""
+    clients: list[Any] = []
+
+    async def run(nonce: str) -> bool:
+        fresh = await store.add_async(f"k {nonce}", NOW + 300, NOW)
+        clients.append(store._async_clients[asyncio.get_running_loop()])
+        return fresh  # the client is left open: the next loop must still get a working one of its own
+
+    assert asyncio.run(run("a")) is True
+    assert asyncio.run(run("b")) is True
+    assert clients[0] is not clients[1]
+
+
+def _signed(signer: df.Signer) -> df.Request:
+    request = df.Request.from_url("POST", "https://api.example/v1/items", [("Content-Type", "application/json")], b"{}")
+    signer.sign(request, now=int(NOW))  # extends request.headers
+    return request
+
+
+def test_verify_offloading_needs_no_worker_thread_with_add_async(store: RedisNonceStore) -> None:
+    """With the key in the cache, verification asks nothing of ``offload``: the nonce goes by add_async."""
+    key = Ed25519PrivateKey.generate()
+    signer = df.Signer(key)
+    registry = df.MemoryRegistry()
+    registry.register(df.KeyRecord.for_public_key(key.public_key(), client_id="alice"))
+    verifier = df.Verifier(registry, store)
+    assert verifier.blocking
+    verifier.cache.get(signer.keyid, NOW)
+    offloaded: list[Any] = []
+
+    async def forbidden(function: Any, *args: Any) -> Any:
+        offloaded.append(function)
+        return function(*args)
+
+    request = _signed(signer)
+
+    async def run() -> None:
+        try:
+            verified = await verifier.verify_offloading(request, NOW, forbidden)
+            assert verified.client_id == "alice"
+            with pytest.raises(SignatureError) as replay:
+                await verifier.verify_offloading(request, NOW + 1, forbidden)
+            assert replay.value.reason is Reason.REPLAYED_NONCE
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
+    assert offloaded == []
+
+
+def test_a_store_without_an_async_client_uses_a_worker_thread(redis_key_prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    plain = RedisNonceStore(client, prefix=redis_key_prefix)
+    threads: list[str] = []
+    add = plain.add
+
+    def recording_add(key: str, expires_at: float, now: float) -> bool:
+        threads.append(threading.current_thread().name)
+        return add(key, expires_at, now)
+
+    plain.add = recording_add  # type: ignore[method-assign]
+
+    async def run() -> list[bool]:
+        return [await plain.add_async("k t", NOW + 300, NOW), await plain.add_async("k t", NOW + 300, NOW)]
+
+    try:
+        assert asyncio.run(run()) == [True, False]
+    finally:
+        plain.close()
+    assert threads and all(name != threading.main_thread().name for name in threads)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_redis_fails_closed_and_keeps_the_password_out() -> None:
+    store = open_nonce_store(f"redis://:s3cret-pass@127.0.0.1:{_closed_port()}/0?timeout=0.5")
+
+    async def run() -> NonceStoreError:
+        with pytest.raises(NonceStoreError) as failed:
+            await store.add_async("k n", NOW + 300, NOW)
+        return failed.value
+
+    error = asyncio.run(run())
+    assert error.reason is Reason.NONCE_STORE_UNAVAILABLE
+    assert "s3cret" not in str(error) and "s3cret" not in repr(error) and "s3cret" not in repr(store)
+    assert error.__cause__ is None and error.__suppress_context__
+
+
+def test_a_redis_that_never_answers_fails_closed_within_the_timeout() -> None:
+    """Accepted by the kernel, never answered (as a frozen server): the socket timeout bounds the wait."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        store = open_nonce_store(f"redis://127.0.0.1:{port}/0?timeout=0.3")
+
+        async def run() -> float:
+            started = time.monotonic()
+            with pytest.raises(NonceStoreError):
+                await store.add_async("k n", NOW + 300, NOW)
+            return time.monotonic() - started
+
+        elapsed = asyncio.run(run())
+    assert 0.25 <= elapsed < 5
