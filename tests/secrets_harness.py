@@ -58,7 +58,12 @@ SPECIFIC = 8
 WORD_RUN = 3
 """Consecutive mnemonic words that count as a leak."""
 WORD_SET = 6
-"""Distinct words of one mnemonic found anywhere in one text (any layout, e.g. columns) that count as a leak."""
+"""Distinct words of one mnemonic found close together in one text (any order or layout, e.g. columns)
+that count as a leak: within :data:`WORD_SPAN` consecutive words of the text."""
+WORD_SPAN = 64
+"""How many consecutive words of a text :data:`WORD_SET` must fall within. A mnemonic in any layout spans
+about its own length (24 words, plus labels); 6 of 24 common English words spread over a long page of
+prose do not count (they did, by chance, in one CI run: "join ... lock ... problem ... still")."""
 FAILS = -1
 """``run_command(expect=FAILS)``: any non-zero exit status."""
 LOGGERS = ("", "datafold_auth", "keytools")
@@ -268,10 +273,10 @@ class SecretScanner:
                 context = hay[max(0, at - 20) : at + len(needle.data) + 20].decode("utf-8", "replace")
                 found.append(Leak(needle.secret, needle.form, channel, where, context))
         if self.word_sets:
-            tokens = set(re.findall(rb"[a-z]+", raw.lower()))
+            tokens = re.findall(rb"[a-z]+", raw.lower())
             for name, form, words in self.word_sets:
-                hits = words & tokens
-                if len(hits) >= WORD_SET:
+                hits = _close_words(tokens, words)
+                if hits is not None:
                     found.append(Leak(name, form, channel, where, b" ".join(sorted(hits)).decode()))
         return found
 
@@ -286,6 +291,20 @@ class SecretScanner:
             sizes = {c: len(evidence.channel(c)) for c in sorted(evidence.channels())}
             print(f"\nsecrets harness: {len(self.needles)} needles, {len(self.word_sets)} word sets, bytes {sizes}")
         assert not found, "secret material leaked:\n" + "\n".join(map(str, found[:40]))
+
+
+def _close_words(tokens: list[bytes], words: frozenset[bytes]) -> set[bytes] | None:
+    """:data:`WORD_SET` distinct ``words`` within :data:`WORD_SPAN` consecutive ``tokens``, or ``None``."""
+    at = [(i, t) for i, t in enumerate(tokens) if t in words]
+    for start, (first, _) in enumerate(at):
+        within: set[bytes] = set()
+        for i, t in at[start:]:
+            if i >= first + WORD_SPAN:
+                break
+            within.add(t)
+        if len(within) >= WORD_SET:
+            return within
+    return None
 
 
 @dataclass

@@ -102,6 +102,24 @@ def test_public_values_are_not_leaks(scanner: SecretScanner) -> None:
     scanner.assert_clean(evidence)
 
 
+def test_mnemonic_words_close_together_in_any_order_are_a_leak(scanner: SecretScanner) -> None:
+    """No three in a row, yet six of them inside a short text (e.g. printed in columns, shuffled)."""
+    words = seed_words(CANARY.key)
+    picked = [words[i] for i in (20, 3, 11, 7, 16, 0)]
+    evidence = Evidence()
+    evidence.add("output", "columns", " | ".join(f"{w} filler{n}" for n, w in enumerate(picked)).encode())
+    assert [leak.form for leak in scanner.leaks(evidence)] == ["BIP39 words (any 6 of them)"]
+
+
+def test_mnemonic_words_spread_over_long_prose_are_not_a_leak(scanner: SecretScanner) -> None:
+    """Seven of the canary's words, far apart in a long page (a served script, a doc), are chance."""
+    words = seed_words(CANARY.key)
+    prose = " ".join(f"{word} " + "lorem ipsum dolor " * 30 for word in words[:7])
+    evidence = Evidence()
+    evidence.add("traffic", "a long page", prose.encode())
+    scanner.assert_clean(evidence)
+
+
 def test_scanner_without_secrets_refuses_to_pass() -> None:
     with pytest.raises(AssertionError, match="no secrets"):
         SecretScanner().assert_clean(Evidence())
