@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -21,6 +23,7 @@ from datafold_auth.admin import AdminApp, AdminASGIApp
 from datafold_auth.audit import AuditSink, read_jsonl, verify_chain
 from datafold_auth.middleware import DatafoldAuthMiddleware
 from datafold_auth.registration import lifecycle_request
+from datafold_auth.registry import hookspecs, plugin_manager
 
 from .test_registration_http import asgi_server, wsgi_server
 
@@ -228,3 +231,38 @@ def test_inside_the_middleware_the_request_is_verified_once() -> None:
         response = requests.get(request.target_uri, headers=dict(request.headers), timeout=10)
         assert response.status_code == 200, response.text  # a second verification would find its nonce used
         assert response.json()["total"] == 1
+
+
+class _ThreadNoting:
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    @hookspecs.hookimpl
+    def datafold_auth_authorize(self, identity: Any, scopes: tuple[str, ...], request: Any) -> bool | None:
+        self.threads.append(threading.get_ident())
+        return None
+
+
+def test_asgi_admin_asks_an_authorize_hook_off_the_event_loop() -> None:
+    """With a registry that never blocks the admin app would answer on the loop; an application's
+    hook (which may query a database) still runs in a worker thread."""
+    registry = df.MemoryRegistry()
+    verifier = df.Verifier(registry, df.MemoryNonceStore(), cache_ttl=0)
+    admin = key(registry, "ops", ("admin",))
+    loop_threads: list[int] = []
+
+    async def where(request: Any) -> PlainTextResponse:
+        loop_threads.append(threading.get_ident())
+        return PlainTextResponse("here")
+
+    app = Starlette(routes=[Route("/where", where), Mount("/admin", AdminASGIApp(registry, verifier))])
+    noting = _ThreadNoting()
+    plugin_manager().register(noting, name="test-thread-noting")
+    try:
+        with asgi_server(app) as base:
+            assert requests.get(base + "/where", timeout=10).text == "here"
+            ok = Admin(base, registry, admin, admin, AuditSink(registry)).call("GET", "/counts")
+            assert ok.status_code == 200, ok.text
+    finally:
+        plugin_manager().unregister(noting)
+    assert noting.threads and loop_threads and loop_threads[0] not in noting.threads

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from werkzeug.test import Client
 
 import datafold_auth as df
-from datafold_auth.middleware import DatafoldAuthASGIMiddleware, DatafoldAuthMiddleware, Identity
+from datafold_auth.middleware import IDENTITY_KEY, DatafoldAuthASGIMiddleware, DatafoldAuthMiddleware, Identity
 from datafold_auth.permissions import allowed, scopes_tuple
 from datafold_auth.registry import hookspecs, plugin_manager
 
@@ -266,3 +269,87 @@ def test_scopes_tuple() -> None:
     assert scopes_tuple(["read write", "admin"]) == ("read", "write", "admin")
     with pytest.raises(ValueError):
         scopes_tuple([])
+
+
+class SlowPolicy:
+    """A hook that blocks (as a database query would) and notes the thread it ran in."""
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    @hookspecs.hookimpl
+    def datafold_auth_authorize(self, identity: Identity, scopes: tuple[str, ...], request: Any) -> bool | None:
+        self.threads.append(threading.get_ident())
+        time.sleep(0.5)
+        return None
+
+
+@pytest.fixture
+def slow_policy() -> Iterator[SlowPolicy]:
+    found = SlowPolicy()
+    plugin_manager().register(found, name="test-slow-policy")
+    yield found
+    plugin_manager().unregister(found)
+
+
+@pytest.mark.parametrize("kind", ["fastapi", "starlette"])
+def test_a_blocking_hook_does_not_hold_up_the_event_loop(slow_policy: SlowPolicy, kind: str) -> None:
+    """While the hook of one request blocks for 0.5 s, the loop answers another request at once."""
+    import httpx
+    from fastapi import Depends, FastAPI
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from datafold_auth.permissions.starlette import require_scopes, requires_scopes
+
+    if kind == "fastapi":
+        app: Any = FastAPI()
+
+        @app.get("/api/slow")
+        async def slow(who: Identity = Depends(require_scopes("read"))) -> dict[str, str]:  # noqa: B008
+            return {"who": who.client_id}
+
+        @app.get("/ping")
+        async def ping() -> dict[str, str]:
+            return {"who": "ping"}
+
+    else:
+
+        @requires_scopes("read")
+        async def slow_endpoint(request: Request) -> JSONResponse:
+            return JSONResponse({"who": request.user.client_id})
+
+        async def ping_endpoint(request: Request) -> JSONResponse:
+            return JSONResponse({"who": "ping"})
+
+        app = Starlette(routes=[Route("/api/slow", slow_endpoint), Route("/ping", ping_endpoint)])
+
+    reader = Identity("reader", "k", ("read",))
+
+    async def verified(scope: Any, receive: Any, send: Any) -> None:  # stands in for the middleware
+        if scope["type"] == "http":
+            scope[IDENTITY_KEY], scope["user"] = reader, reader
+        await app(scope, receive, send)
+
+    async def run() -> tuple[float, float, int]:
+        loop_thread = threading.get_ident()
+        transport = httpx.ASGITransport(app=verified)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            started = time.monotonic()
+
+            async def timed(path: str) -> float:
+                response = await client.get(path)
+                assert response.status_code == 200, response.text
+                return time.monotonic() - started
+
+            slow_task = asyncio.ensure_future(timed("/api/slow"))
+            await asyncio.sleep(0.05)  # the slow request is inside its hook now
+            ping_took = await timed("/ping")
+            return await slow_task, ping_took, loop_thread
+
+    slow_took, ping_took, loop_thread = asyncio.run(run())
+    assert slow_took >= 0.5
+    assert ping_took < 0.4, f"the loop was blocked: /ping took {ping_took:.2f} s"
+    assert slow_policy.threads and loop_thread not in slow_policy.threads

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from ..audit import request_id
 from ..errors import DatafoldAuthError
 from ..middleware._common import IDENTITY_KEY, Identity
+from ..permissions import has_authorize_hook
 from ..registration.asgi import split_mount
 from ..wire import read_asgi_body, request_from_scope
 from .core import AdminService, Response
@@ -23,7 +24,8 @@ Send = Callable[[Message], Awaitable[None]]
 class AdminASGIApp(AdminService):
     """ASGI admin API (routes: :mod:`datafold_auth.admin.core`); see :class:`~datafold_auth.admin.AdminApp`.
 
-    Verification and registry calls run on a worker thread when they block.
+    Verification, registry calls and a ``datafold_auth_authorize`` hook run on a worker thread
+    when they may block.
     """
 
     def _answer(self, scope: Scope, body: bytes, rid: str, remote: str | None) -> Response:
@@ -61,7 +63,7 @@ class AdminASGIApp(AdminService):
         except DatafoldAuthError as exc:
             response = self.refuse(exc, request=None, method=method, path="", remote=remote, request_id=rid)
         else:
-            if self.blocking:
+            if self.blocking or has_authorize_hook():  # registry I/O, or application code that may block
                 response = await sync_to_async(self._answer, thread_sensitive=False)(scope, body, rid, remote)
             else:
                 response = self._answer(scope, body, rid, remote)

@@ -90,6 +90,18 @@ def allowed(identity: Identity | None, scopes: tuple[str, ...], request: Any = N
     return all(scope in have for scope in scopes)
 
 
+def has_authorize_hook() -> bool:
+    """``True`` if an application registered a ``datafold_auth_authorize`` implementation.
+
+    Such a hook is application code that may block (a database query): the async
+    helpers then run :func:`authorize` off the event loop. Without one the check is
+    pure and cheap, and runs where it is called.
+    """
+    from ..registry import plugin_manager
+
+    return bool(plugin_manager().hook.datafold_auth_authorize.get_hookimpls())
+
+
 def authorize(identity: Identity | None, scopes: tuple[str, ...], request: Any = None) -> Identity:
     """Return ``identity`` if :func:`allowed`, else raise.
 
@@ -109,4 +121,4 @@ def authorize(identity: Identity | None, scopes: tuple[str, ...], request: Any =
     return identity
 
 
-__all__ = ["allowed", "authorize", "scopes_tuple"]
+__all__ = ["allowed", "authorize", "has_authorize_hook", "scopes_tuple"]

@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 from .. import wire
 from ..errors import DatafoldAuthError
 from ..middleware._common import IDENTITY_KEY, Identity
-from . import authorize, scopes_tuple
+from . import authorize, has_authorize_hook, scopes_tuple
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,9 +89,7 @@ async def _authorize_async(who: Identity | None, required: tuple[str, ...], requ
     registered, the check runs through ``sync_to_async`` (Django's sync thread, as for any
     sync code an async view calls); without one it is pure and runs here.
     """
-    from ..registry import plugin_manager
-
-    if who is None or not plugin_manager().hook.datafold_auth_authorize.get_hookimpls():
+    if who is None or not has_authorize_hook():
         return authorize(who, required, request)
     from asgiref.sync import sync_to_async
 

@@ -15,6 +15,10 @@ Starlette, as an endpoint decorator (answers the problem itself)::
 
     @requires_scopes("write")
     async def create_item(request): ...
+
+With a ``datafold_auth_authorize`` hook registered (application code, which may
+query a database), both run the check in Starlette's thread pool, so a slow
+hook never holds up the event loop; without one the check runs inline.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +35,7 @@ from starlette.responses import Response
 from .. import wire
 from ..errors import DatafoldAuthError, PermissionDenied, Reason
 from ..middleware._common import IDENTITY_KEY, Identity
-from . import authorize, scopes_tuple
+from . import authorize, has_authorize_hook, scopes_tuple
 
 
 class InsufficientScope(PermissionDenied, HTTPException):
@@ -59,6 +64,14 @@ def install(app: Any) -> None:
     app.add_exception_handler(InsufficientScope, problem_handler)
 
 
+async def _authorize_async(who: Identity | None, required: tuple[str, ...], request: Request) -> Identity:
+    """:func:`~datafold_auth.permissions.authorize` from the event loop: through the thread
+    pool when an application hook will be asked (see :func:`~datafold_auth.permissions.has_authorize_hook`)."""
+    if who is None or not has_authorize_hook():
+        return authorize(who, required, request)
+    return await run_in_threadpool(authorize, who, required, request)
+
+
 def require_scopes(*scopes: str) -> Callable[[Request], Awaitable[Identity]]:
     """A FastAPI dependency returning the identity when its key holds every scope.
 
@@ -69,7 +82,7 @@ def require_scopes(*scopes: str) -> Callable[[Request], Awaitable[Identity]]:
 
     async def dependency(request: Request) -> Identity:
         try:
-            return authorize(request.scope.get(IDENTITY_KEY), required, request)
+            return await _authorize_async(request.scope.get(IDENTITY_KEY), required, request)
         except DatafoldAuthError as error:
             raise InsufficientScope(error) from None
 
@@ -91,7 +104,7 @@ def requires_scopes(
         @functools.wraps(endpoint)
         async def wrapper(request: Request) -> Response:
             try:
-                authorize(request.scope.get(IDENTITY_KEY), required, request)
+                await _authorize_async(request.scope.get(IDENTITY_KEY), required, request)
             except DatafoldAuthError as error:
                 return problem_response(error.reason)
             return await endpoint(request)
