@@ -377,7 +377,7 @@ def test_redis_nonce_keys_are_what_the_sizing_assumes(redis_key_prefix: str) -> 
 
     from .backends import REDIS_URL
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     store = RedisNonceStore(client, prefix=redis_key_prefix)
     key = Ed25519PrivateKey.generate()
     record = df.KeyRecord.for_public_key(key.public_key(), client_id="m")

@@ -10,6 +10,7 @@ import asyncio
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +184,46 @@ def test_a_redis_that_never_answers_fails_closed_within_the_timeout() -> None:
 
         elapsed = asyncio.run(run())
     assert 0.25 <= elapsed < 5
+
+
+def test_cancelled_requests_leave_no_stale_reply_behind(store: RedisNonceStore) -> None:
+    """A request cancelled mid-command (a client gone) must not leave a reply on a pooled connection
+    for the next command to read: a fresh nonce must then still be fresh, and its replay refused."""
+    import random
+    import secrets
+
+    async def run() -> list[tuple[bool, bool]]:
+        answers = []
+        try:
+            for _ in range(60):
+                tasks = [
+                    asyncio.ensure_future(store.add_async(f"k {secrets.token_hex(8)}", NOW + 300, NOW))
+                    for _ in range(20)
+                ]
+                await asyncio.sleep(random.random() * 0.002)  # noqa: S311 - timing jitter, not a secret
+                for task in tasks:
+                    if random.random() < 0.5:  # noqa: S311 - which to cancel, not a secret
+                        task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                fresh = f"k {secrets.token_hex(8)}"
+                answers.append(
+                    (await store.add_async(fresh, NOW + 300, NOW), await store.add_async(fresh, NOW + 300, NOW))
+                )
+        finally:
+            await store.aclose()
+        return answers
+
+    assert set(asyncio.run(run())) == {(True, False)}
+
+
+def test_a_client_without_socket_timeout_is_warned_about(redis_key_prefix: str) -> None:
+    from datafold_auth.nonce.redis import NO_TIMEOUT_WARNING
+
+    with pytest.warns(RuntimeWarning) as warned:
+        bare = RedisNonceStore(redis.Redis.from_url(REDIS_URL), prefix=redis_key_prefix)
+    assert [str(w.message) for w in warned] == [NO_TIMEOUT_WARNING] and warned[0].filename == __file__
+    bare.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RedisNonceStore(redis.Redis.from_url(REDIS_URL, socket_timeout=1), prefix=redis_key_prefix).close()
+        open_nonce_store(f"{REDIS_URL}?prefix={redis_key_prefix}").close()  # type: ignore[attr-defined]

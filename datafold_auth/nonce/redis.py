@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,13 @@ from ..registry.hookspecs import hookimpl
 DEFAULT_PREFIX = "datafold:nonce:"
 """Key prefix unless the URL or the constructor gives another one."""
 
+NO_TIMEOUT_WARNING = (
+    "RedisNonceStore: the redis client has no socket_timeout, so a Redis that hangs hangs every "
+    "signed request instead of failing it with 503; give the client socket_timeout and "
+    "socket_connect_timeout (seconds), or use RedisNonceStore.from_url"
+)
+"""The ``RuntimeWarning`` for a ``client`` without ``socket_timeout``."""
+
 
 class RedisNonceStore:
     """Nonces in Redis with ``SET NX PX``.
@@ -41,6 +49,8 @@ class RedisNonceStore:
             ``socket_timeout`` and ``socket_connect_timeout`` (seconds; :meth:`from_url` sets both),
             else a Redis that hangs hangs the requests instead of failing them with 503.
         prefix: prepended to every key (one per application or test run).
+            A ``client`` without ``socket_timeout`` gets a ``RuntimeWarning``
+            (:data:`NO_TIMEOUT_WARNING`).
         async_client: makes the ``redis.asyncio`` client :meth:`add_async` uses, once per
             event loop (:meth:`from_url` gives one for the same URL and timeouts); without
             it :meth:`add_async` runs :meth:`add` in a worker thread.
@@ -57,6 +67,10 @@ class RedisNonceStore:
         self.client = client
         self.prefix = prefix
         self._make_async_client = async_client
+        pool = getattr(client, "connection_pool", None)
+        settings = getattr(pool, "connection_kwargs", None)
+        if isinstance(settings, dict) and settings.get("socket_timeout") is None:
+            warnings.warn(NO_TIMEOUT_WARNING, RuntimeWarning, stacklevel=2)
         # One asyncio client per event loop: its connections belong to the loop that opened them.
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
@@ -150,4 +164,4 @@ class _Plugin:
 plugin = _Plugin()
 """The built-in ``redis://`` nonce store plugin."""
 
-__all__ = ["DEFAULT_PREFIX", "RedisNonceStore"]
+__all__ = ["DEFAULT_PREFIX", "NO_TIMEOUT_WARNING", "RedisNonceStore"]
