@@ -7,6 +7,8 @@ the failure cases use a closed port and a socket that accepts but never answers.
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import socket
 import threading
 import time
@@ -220,10 +222,108 @@ def test_a_client_without_socket_timeout_is_warned_about(redis_key_prefix: str) 
     from datafold_auth.nonce.redis import NO_TIMEOUT_WARNING
 
     with pytest.warns(RuntimeWarning) as warned:
-        bare = RedisNonceStore(redis.Redis.from_url(REDIS_URL), prefix=redis_key_prefix)
+        bare = RedisNonceStore(redis.Redis.from_url(REDIS_URL, socket_timeout=None), prefix=redis_key_prefix)
     assert [str(w.message) for w in warned] == [NO_TIMEOUT_WARNING] and warned[0].filename == __file__
     bare.close()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         RedisNonceStore(redis.Redis.from_url(REDIS_URL, socket_timeout=1), prefix=redis_key_prefix).close()
         open_nonce_store(f"{REDIS_URL}?prefix={redis_key_prefix}").close()  # type: ignore[attr-defined]
+        # redis-py's own default (5 s in redis-py 8) counts as a timeout
+        default = redis.Redis.from_url(REDIS_URL).connection_pool.connection_kwargs.get("socket_timeout", "default")
+        if default != "default":
+            pytest.skip("this redis-py puts socket_timeout in the pool's settings: nothing to infer")
+        RedisNonceStore(redis.Redis.from_url(REDIS_URL), prefix=redis_key_prefix).close()
+        RedisNonceStore(object(), prefix=redis_key_prefix)  # not a plain pool: nothing to check, no crash
+
+
+def test_more_requests_at_once_than_connections_all_get_an_answer(store: RedisNonceStore) -> None:
+    """Past the asyncio pool's size, requests wait for a free connection instead of failing (503)."""
+    from datafold_auth.nonce.redis import ASYNC_MAX_CONNECTIONS
+
+    async def run() -> list[object]:
+        try:
+            return await asyncio.gather(
+                *(store.add_async(f"k many {i}", NOW + 300, NOW) for i in range(ASYNC_MAX_CONNECTIONS * 8)),
+                return_exceptions=True,
+            )
+        finally:
+            await store.aclose()
+
+    answers = asyncio.run(run())
+    assert answers.count(True) == len(answers), [a for a in answers if a is not True][:3]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_short_lived_event_loops_do_not_pile_up_connections(store: RedisNonceStore) -> None:
+    """One asyncio.run per request (as test clients do): the clients of closed loops are dropped."""
+    asyncio.run(store.add_async("k loop first", NOW + 300, NOW))
+    gc.collect()
+    before = _open_fds()
+    for i in range(60):
+        assert asyncio.run(store.add_async(f"k loop {i}", NOW + 300, NOW)) is True
+    gc.collect()
+    assert len(store._async_clients) == 1
+    assert _open_fds() - before <= 2
+
+
+def test_the_first_request_after_a_redis_restart_succeeds(tmp_path: Any) -> None:
+    """Redis restarted (or closing idle connections): the pooled connection is dead; one retry on a
+    new connection answers, as the blocking client does, instead of a 503."""
+    from .private_services import private_redis
+
+    with private_redis() as server:
+        restarted = open_nonce_store(server.url)
+
+        async def run() -> list[bool]:
+            try:
+                first = await restarted.add_async("k before", NOW + 300, NOW)
+                server.kill()
+                server.start()  # a new process: empty, and every old connection is gone
+                return [first, await restarted.add_async("k after", NOW + 300, NOW)]
+            finally:
+                await restarted.aclose()
+                restarted.close()
+
+        assert asyncio.run(run()) == [True, True]
+
+
+def test_a_subclass_that_decides_in_add_is_asked_on_the_async_path(redis_key_prefix: str) -> None:
+    base = open_nonce_store(f"{REDIS_URL}?prefix={redis_key_prefix}")
+    assert isinstance(base, RedisNonceStore)
+    asked: list[str] = []
+
+    class Audited(RedisNonceStore):
+        def add(self, key: str, expires_at: float, now: float) -> bool:
+            asked.append(key)
+            return super().add(key, expires_at, now)
+
+    audited = Audited(base.client, prefix=base.prefix, async_client=base._make_async_client)
+    assert asyncio.run(audited.add_async("k sub", NOW + 300, NOW)) is True
+    assert asked == ["k sub"]
+    base.close()
+
+
+def test_unix_socket_urls_keep_their_path() -> None:
+    store = RedisNonceStore.from_url("unix:///run/redis/redis.sock?db=2&prefix=p:")
+    settings = store.client.connection_pool.connection_kwargs
+    assert settings["path"] == "/run/redis/redis.sock" and settings["db"] == 2 and store.prefix == "p:"
+    assert settings["socket_timeout"] == 1.0
+
+
+def test_aclose_closes_the_loops_connections(store: RedisNonceStore) -> None:
+    async def run() -> None:
+        await asyncio.gather(*(store.add_async(f"k close {i}", NOW + 300, NOW) for i in range(5)))
+        await store.aclose()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()  # what earlier tests left behind is not this test's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(run())
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

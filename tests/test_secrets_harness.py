@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from datafold_auth.jwk import public_jwk
 from datafold_auth.keys import paper_document, seed_words
 from datafold_auth.keys.backup import BackupInfo
+from datafold_auth.keys.paper import wordlist
 
 from .secrets_harness import (
     WINDOW,
@@ -111,10 +112,44 @@ def test_mnemonic_words_close_together_in_any_order_are_a_leak(scanner: SecretSc
     assert [leak.form for leak in scanner.leaks(evidence)] == ["BIP39 words (any 6 of them)"]
 
 
+@pytest.mark.parametrize("layout", ["html", "json log", "log lines"])
+def test_mnemonic_words_between_markup_hex_and_base64_are_a_leak(scanner: SecretScanner, layout: str) -> None:
+    """Layouts that put many tokens between the words (found by an adversarial review): only backup
+    words count toward the span, so markup, field names, hex ids and signatures do not hide them."""
+    words = seed_words(CANARY.key)
+    if layout == "html":
+        text = "<table>" + "".join(
+            f'<tr class="backup-row"><td class="word-index" data-label="word number">{i}</td>'
+            f'<td class="word mnemonic-word"><span class="word-text">{w}</span></td></tr>'
+            for i, w in enumerate(words, 1)
+        )
+    elif layout == "json log":
+        text = "\n".join(
+            json.dumps(
+                {
+                    "level": "debug",
+                    "logger": "datafold_auth.keys.paper",
+                    "msg": "parsed word",
+                    "index": i,
+                    "word": w,
+                    "request_id": hashlib.sha256(w.encode()).hexdigest(),
+                }
+            )
+            for i, w in enumerate(words, 1)
+        )
+    else:
+        signature = base64.b64encode(hashlib.sha512(b"x").digest()).decode()
+        text = "\n".join(f"INFO accepted keyid={CANARY.keyid} sig=:{signature}: word={w}" for w in words)
+    evidence = Evidence()
+    evidence.add("log", layout, text.encode())
+    assert "BIP39 words (any 6 of them)" in [leak.form for leak in scanner.leaks(evidence)]
+
+
 def test_mnemonic_words_spread_over_long_prose_are_not_a_leak(scanner: SecretScanner) -> None:
     """Seven of the canary's words, far apart in a long page (a served script, a doc), are chance."""
     words = seed_words(CANARY.key)
-    prose = " ".join(f"{word} " + "lorem ipsum dolor " * 30 for word in words[:7])
+    others = [w for w in wordlist() if w not in words]  # prose is full of BIP39 words: "run", "still", "lock"
+    prose = " ".join(f"{word} " + " ".join(others[i * 40 : i * 40 + 40]) for i, word in enumerate(words[:7]))
     evidence = Evidence()
     evidence.add("traffic", "a long page", prose.encode())
     scanner.assert_clean(evidence)

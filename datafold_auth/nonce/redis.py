@@ -20,9 +20,9 @@ Under an event loop (the ASGI middleware) the store is asked through
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -39,6 +39,32 @@ NO_TIMEOUT_WARNING = (
     "socket_connect_timeout (seconds), or use RedisNonceStore.from_url"
 )
 """The ``RuntimeWarning`` for a ``client`` without ``socket_timeout``."""
+
+
+ASYNC_MAX_CONNECTIONS = 32
+"""Connections of each event loop's asyncio client (:meth:`RedisNonceStore.from_url`); more
+requests at once wait for a free one, up to the store's timeout, then fail closed (503)."""
+
+
+def _socket_timeout(client: Any) -> float | bool | None:
+    """The socket timeout (seconds) a ``redis.Redis`` client's connections get: the pool's setting,
+    else the connection class's default (redis-py 8 gives 5 s); ``True`` when it cannot be told."""
+    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+    if not isinstance(settings, dict):
+        return True  # not a plain pool (cluster, a stand-in): nothing to check
+    if "socket_timeout" in settings:
+        value: float | None = settings["socket_timeout"]
+        return value
+    connection_class = getattr(client.connection_pool, "connection_class", None)
+    for klass in getattr(connection_class, "__mro__", ()):
+        try:
+            parameter = inspect.signature(klass.__init__).parameters.get("socket_timeout")
+        except (TypeError, ValueError):
+            continue
+        if parameter is not None:
+            default = parameter.default
+            return None if default is inspect.Parameter.empty else default
+    return None
 
 
 class RedisNonceStore:
@@ -67,12 +93,12 @@ class RedisNonceStore:
         self.client = client
         self.prefix = prefix
         self._make_async_client = async_client
-        pool = getattr(client, "connection_pool", None)
-        settings = getattr(pool, "connection_kwargs", None)
-        if isinstance(settings, dict) and settings.get("socket_timeout") is None:
+        if _socket_timeout(client) is None:
             warnings.warn(NO_TIMEOUT_WARNING, RuntimeWarning, stacklevel=2)
         # One asyncio client per event loop: its connections belong to the loop that opened them.
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        # Those of a closed loop are dropped when another loop comes (their sockets close as the
+        # transports are collected), so short-lived loops (test clients) do not pile up.
+        self._async_clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str | None = None, timeout: float | None = None) -> RedisNonceStore:
@@ -99,7 +125,11 @@ class RedisNonceStore:
         if not (math.isfinite(seconds) and seconds > 0):  # else every command fails: 503s for ever
             raise NonceStoreError(f"timeout must be a positive number of seconds, not {seconds}")
         query.pop("timeout", None)
-        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+        rest = urlencode(query)
+        if parts.scheme == "unix":  # urlunsplit would drop the "//" of unix:///path
+            clean = f"unix://{parts.netloc}{parts.path}" + (f"?{rest}" if rest else "")
+        else:
+            clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         try:
             client = redis.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
         except ValueError as exc:
@@ -107,8 +137,21 @@ class RedisNonceStore:
 
         def async_client() -> Any:
             import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
 
-            return redis.asyncio.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
+            # A bounded pool that waits (up to the timeout) for a free connection rather than failing
+            # past its size, and one retry on a connection Redis closed while idle (a restart, its
+            # `timeout` setting), as the blocking client does; not on a timeout, which stays one timeout.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                clean,
+                max_connections=ASYNC_MAX_CONNECTIONS,
+                timeout=seconds,
+                socket_timeout=seconds,
+                socket_connect_timeout=seconds,
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+            )
+            return redis.asyncio.Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
         return cls(client, prefix=prefix, async_client=async_client)
 
@@ -122,18 +165,22 @@ class RedisNonceStore:
 
     async def add_async(self, key: str, expires_at: float, now: float) -> bool:
         """:meth:`add` for an event loop: the same ``SET NX PX`` through ``redis.asyncio``, on the
-        running loop (or :meth:`add` in a worker thread when the store has no ``async_client``).
+        running loop (or :meth:`add` in a worker thread when the store has no ``async_client``, or
+        when a subclass overrides :meth:`add`).
 
         Raises:
             NonceStoreError: as :meth:`add` (Redis unreachable, timed out or failing: fail closed).
         """
-        if self._make_async_client is None:
+        if self._make_async_client is None or type(self).add is not RedisNonceStore.add:
+            # no asyncio client, or a subclass decides in its own add(): that, in a worker thread
             return await asyncio.to_thread(self.add, key, expires_at, now)
         ttl_ms = max(1, math.ceil((expires_at - now) * 1000))
         try:
             loop = asyncio.get_running_loop()
             client = self._async_clients.get(loop)
             if client is None:
+                for old in [other for other in self._async_clients if other.is_closed()]:
+                    del self._async_clients[old]
                 client = self._async_clients[loop] = self._make_async_client()
             return bool(await client.set(self.prefix + key, b"1", nx=True, px=ttl_ms))
         except Exception as exc:  # redis.RedisError, socket errors and timeouts: fail closed
@@ -164,4 +211,4 @@ class _Plugin:
 plugin = _Plugin()
 """The built-in ``redis://`` nonce store plugin."""
 
-__all__ = ["DEFAULT_PREFIX", "NO_TIMEOUT_WARNING", "RedisNonceStore"]
+__all__ = ["ASYNC_MAX_CONNECTIONS", "DEFAULT_PREFIX", "NO_TIMEOUT_WARNING", "RedisNonceStore"]
