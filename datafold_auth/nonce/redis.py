@@ -46,25 +46,24 @@ ASYNC_MAX_CONNECTIONS = 32
 requests at once wait for a free one, up to the store's timeout, then fail closed (503)."""
 
 
-def _socket_timeout(client: Any) -> float | bool | None:
-    """The socket timeout (seconds) a ``redis.Redis`` client's connections get: the pool's setting,
-    else the connection class's default (redis-py 8 gives 5 s); ``True`` when it cannot be told."""
-    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+def _has_socket_timeout(client: Any) -> bool:
+    """Whether a ``redis.Redis`` client's connections get a socket timeout: the pool's setting, else
+    the connection class's default (redis-py 8 gives 5 s). ``True`` when it cannot be told (a
+    cluster client, a stand-in): only a plain pool set to ``None`` is worth a warning."""
+    pool = getattr(client, "connection_pool", None)
+    settings = getattr(pool, "connection_kwargs", None)
     if not isinstance(settings, dict):
-        return True  # not a plain pool (cluster, a stand-in): nothing to check
+        return True
     if "socket_timeout" in settings:
-        value: float | None = settings["socket_timeout"]
-        return value
-    connection_class = getattr(client.connection_pool, "connection_class", None)
-    for klass in getattr(connection_class, "__mro__", ()):
+        return settings["socket_timeout"] is not None
+    for klass in getattr(getattr(pool, "connection_class", None), "__mro__", ()):
         try:
             parameter = inspect.signature(klass.__init__).parameters.get("socket_timeout")
         except (TypeError, ValueError):
             continue
         if parameter is not None:
-            default = parameter.default
-            return None if default is inspect.Parameter.empty else default
-    return None
+            return parameter.default not in (None, inspect.Parameter.empty)
+    return False
 
 
 class RedisNonceStore:
@@ -93,7 +92,7 @@ class RedisNonceStore:
         self.client = client
         self.prefix = prefix
         self._make_async_client = async_client
-        if _socket_timeout(client) is None:
+        if not _has_socket_timeout(client):
             warnings.warn(NO_TIMEOUT_WARNING, RuntimeWarning, stacklevel=2)
         # One asyncio client per event loop: its connections belong to the loop that opened them.
         # Those of a closed loop are dropped when another loop comes (their sockets close as the
