@@ -327,3 +327,39 @@ def test_aclose_closes_the_loops_connections(store: RedisNonceStore) -> None:
         asyncio.run(run())
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_an_unavailable_store_names_where_it_looked_never_the_password() -> None:
+    store = open_nonce_store(f"redis://:s3cret-pass@127.0.0.1:{_closed_port()}/0?timeout=0.5")
+    with pytest.raises(NonceStoreError) as failed:
+        store.add("k n", NOW + 300, NOW)
+    assert f"at 127.0.0.1:{store.client.connection_pool.connection_kwargs['port']} unavailable" in str(failed.value)
+    assert "s3cret" not in str(failed.value)
+
+
+def test_a_503_is_logged_at_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """A refusal because a backend is down is the operator's business: WARNING, not INFO."""
+    import logging
+
+    from werkzeug.test import Client
+
+    from datafold_auth.middleware import DatafoldAuthMiddleware
+
+    key = Ed25519PrivateKey.generate()
+    signer = df.Signer(key)
+    registry = df.MemoryRegistry()
+    registry.register(df.KeyRecord.for_public_key(key.public_key(), client_id="alice"))
+    down = open_nonce_store(f"redis://127.0.0.1:{_closed_port()}/0?timeout=0.5")
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    client = Client(DatafoldAuthMiddleware(app, df.Verifier(registry, down)))
+    caplog.set_level(logging.INFO, logger="datafold_auth")
+    request = df.Request.from_url("GET", "http://localhost/x")
+    response = client.get("/x", headers=dict(signer.sign(request)))
+    assert response.status_code == 503
+    (record,) = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert record.levelno == logging.WARNING and "nonce_store_unavailable" in record.getMessage()
+    assert "at 127.0.0.1:" in record.getMessage()

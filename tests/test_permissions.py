@@ -353,3 +353,38 @@ def test_a_blocking_hook_does_not_hold_up_the_event_loop(slow_policy: SlowPolicy
     assert slow_took >= 0.5
     assert ping_took < 0.4, f"the loop was blocked: /ping took {ping_took:.2f} s"
     assert slow_policy.threads and loop_thread not in slow_policy.threads
+
+
+def test_a_misspelt_or_undecorated_hook_is_refused_at_register() -> None:
+    """pluggy alone would register both and never call them: a deny-list silently off."""
+
+    class Misspelt:
+        @hookspecs.hookimpl
+        def datafold_auth_authorise(self, identity: Identity, scopes: tuple[str, ...], request: Any) -> bool:
+            return False
+
+    class Undecorated:
+        def datafold_auth_authorize(self, identity: Identity, scopes: tuple[str, ...], request: Any) -> bool:
+            return False
+
+    import pluggy
+
+    with pytest.raises(pluggy.PluginValidationError, match="'datafold_auth_authorise' is not a datafold-auth hook"):
+        plugin_manager().register(Misspelt())
+    with pytest.raises(pluggy.PluginValidationError, match="not decorated with"):
+        plugin_manager().register(Undecorated())
+    assert allowed(Identity("x", "k", ("read",)), ("read",))  # neither was registered
+
+
+def test_a_refusal_by_the_hook_is_logged_as_such(policy: Policy, caplog: pytest.LogCaptureFixture) -> None:
+    from datafold_auth.errors import PermissionDenied
+    from datafold_auth.permissions import authorize
+
+    caplog.set_level(logging.INFO, logger="datafold_auth")
+    with pytest.raises(PermissionDenied):
+        authorize(Identity("banned", "k", ("read",)), ("read",))
+    with pytest.raises(PermissionDenied):
+        authorize(Identity("plain", "k", ("read",)), ("write",))
+    lines = refusals(caplog)
+    assert lines[0].endswith("required='read' decided_by=hook")
+    assert lines[1].endswith("required='write'")

@@ -16,7 +16,8 @@ from ..message import Request
 from ..verifier import VerifiedSignature, Verifier
 
 logger = logging.getLogger("datafold_auth")
-"""Rejections are logged here at INFO (reason, detail, keyid, method, path; never signatures or bodies)."""
+"""Rejections are logged here at INFO, 503s at WARNING (reason, detail, keyid, method, path; never
+signatures or bodies)."""
 
 IDENTITY_KEY = "datafold_auth.identity"
 """WSGI environ / ASGI scope key of the :class:`Identity`."""
@@ -207,13 +208,15 @@ def claimed_keyid(request: Request | None) -> str | None:
 
 
 def log_rejection(error: DatafoldAuthError, request: Request | None, method: str, path: str) -> str | None:
-    """Log a refused request at INFO: reason, detail, keyid (when one was sent), method and path.
+    """Log a refused request at INFO (at WARNING when the answer is 503: the registry or nonce store
+    is unavailable): reason, detail, keyid (when one was sent), method and path.
 
     Returns:
         the keyid the request named, or ``None``.
     """
     keyid = claimed_keyid(request)
-    logger.info(
+    logger.log(
+        logging.WARNING if error.reason.status == 503 else logging.INFO,  # 503: a backend is down, for the operator
         "datafold_auth rejected %r %r: reason=%s detail=%r keyid=%s",  # method and path as sent: repr, never raw
         method,
         path,

@@ -66,6 +66,18 @@ def _has_socket_timeout(client: Any) -> bool:
     return False
 
 
+def _where(client: Any) -> str:
+    """`` at host:port`` (or `` at /socket/path``) of a client's connections for error details, or ``""``
+    (never the password or other URL parts)."""
+    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+    if not isinstance(settings, dict):
+        return ""
+    if isinstance(settings.get("path"), str):
+        return f" at {settings['path']}"
+    host, port = settings.get("host"), settings.get("port", 6379)
+    return f" at {host}:{port}" if isinstance(host, str) else ""
+
+
 class RedisNonceStore:
     """Nonces in Redis with ``SET NX PX``.
 
@@ -94,6 +106,7 @@ class RedisNonceStore:
         self._make_async_client = async_client
         if not _has_socket_timeout(client):
             warnings.warn(NO_TIMEOUT_WARNING, RuntimeWarning, stacklevel=2)
+        self._where = _where(client)
         # One asyncio client per event loop: its connections belong to the loop that opened them.
         # Those of a closed loop are dropped when another loop comes (their sockets close as the
         # transports are collected), so short-lived loops (test clients) do not pile up.
@@ -160,7 +173,7 @@ class RedisNonceStore:
         try:
             return bool(self.client.set(self.prefix + key, b"1", nx=True, px=ttl_ms))
         except Exception as exc:  # redis.RedisError and socket errors: fail closed
-            raise NonceStoreError(f"Redis nonce store unavailable: {type(exc).__name__}") from None
+            raise NonceStoreError(f"Redis nonce store{self._where} unavailable: {type(exc).__name__}") from None
 
     async def add_async(self, key: str, expires_at: float, now: float) -> bool:
         """:meth:`add` for an event loop: the same ``SET NX PX`` through ``redis.asyncio``, on the
@@ -183,7 +196,7 @@ class RedisNonceStore:
                 client = self._async_clients[loop] = self._make_async_client()
             return bool(await client.set(self.prefix + key, b"1", nx=True, px=ttl_ms))
         except Exception as exc:  # redis.RedisError, socket errors and timeouts: fail closed
-            raise NonceStoreError(f"Redis nonce store unavailable: {type(exc).__name__}") from None
+            raise NonceStoreError(f"Redis nonce store{self._where} unavailable: {type(exc).__name__}") from None
 
     async def aclose(self) -> None:
         """Close the connections of the running loop's asyncio client (see :meth:`close` for the rest)."""

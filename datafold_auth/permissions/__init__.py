@@ -44,17 +44,22 @@ def _method_and_path(request: Any) -> tuple[str | None, str | None]:
     return (method if isinstance(method, str) else None), (path if isinstance(path, str) else None)
 
 
-def log_refusal(identity: Identity | None, scopes: tuple[str, ...], request: Any, reason: Reason) -> None:
-    """Log a refused route at INFO: method and path (repr, as sent), reason, client id, keyid, required scopes."""
+def log_refusal(
+    identity: Identity | None, scopes: tuple[str, ...], request: Any, reason: Reason, *, by_hook: bool = False
+) -> None:
+    """Log a refused route at INFO: method and path (repr, as sent), reason, client id, keyid, required
+    scopes, and ``decided_by=hook`` when the ``datafold_auth_authorize`` hook refused (the key may hold
+    every scope: the answer on the wire is the same ``insufficient_scope``)."""
     method, path = _method_and_path(request)
     logger.info(
-        "datafold_auth rejected %r %r: reason=%s client_id=%r keyid=%s required=%r",
+        "datafold_auth rejected %r %r: reason=%s client_id=%r keyid=%s required=%r%s",
         method,
         path,
         reason.value,
         identity.client_id if identity is not None else None,
         identity.keyid if identity is not None else None,
         " ".join(scopes),
+        " decided_by=hook" if by_hook else "",
     )
 
 
@@ -79,15 +84,18 @@ def allowed(identity: Identity | None, scopes: tuple[str, ...], request: Any = N
     ``True``/``False``; otherwise every scope must be among ``identity.scopes``.
     ``None`` (no verified identity) is never allowed.
     """
-    if identity is None:
-        return False
+    return identity is not None and _decide(identity, scopes, request)[0]
+
+
+def _decide(identity: Identity, scopes: tuple[str, ...], request: Any) -> tuple[bool, bool]:
+    """``(allowed, decided by the hook)``."""
     from ..registry import plugin_manager
 
     verdict = plugin_manager().hook.datafold_auth_authorize(identity=identity, scopes=scopes, request=request)
     if verdict is not None:
-        return bool(verdict)
+        return bool(verdict), True
     have = identity.scopes
-    return all(scope in have for scope in scopes)
+    return all(scope in have for scope in scopes), False
 
 
 def has_authorize_hook() -> bool:
@@ -115,8 +123,9 @@ def authorize(identity: Identity | None, scopes: tuple[str, ...], request: Any =
         raise SignatureError(
             "this route needs a verified identity; is it behind the middleware?", Reason.MISSING_SIGNATURE
         )
-    if not allowed(identity, scopes, request):
-        log_refusal(identity, scopes, request, Reason.INSUFFICIENT_SCOPE)
+    permitted, by_hook = _decide(identity, scopes, request)
+    if not permitted:
+        log_refusal(identity, scopes, request, Reason.INSUFFICIENT_SCOPE, by_hook=by_hook)
         raise PermissionDenied(f"client {identity.client_id!r} lacks scope(s) {' '.join(scopes)}")
     return identity
 

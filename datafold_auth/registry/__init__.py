@@ -147,14 +147,42 @@ class KeyRegistry(KeyLookup, Protocol):
         ...
 
 
+class _StrictPluginManager(pluggy.PluginManager):
+    """pluggy's manager, refusing what pluggy would ignore without a word: a plugin attribute named
+    ``datafold_auth_...`` that is not one of the hooks (a typo such as ``datafold_auth_authorise``),
+    or a hook method not decorated with ``@hookimpl``. Either would leave, say, a permission hook
+    silently unused."""
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        known = sorted(n for n in vars(hookspecs) if n.startswith(hookspecs.PROJECT + "_"))
+        for attribute in dir(plugin):
+            if not attribute.startswith(hookspecs.PROJECT + "_"):
+                continue
+            if attribute not in known:
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"{attribute!r} is not a datafold-auth hook (check its spelling; the hooks are {', '.join(known)})",
+                )
+            if self.parse_hookimpl_opts(plugin, attribute) is None:
+                raise pluggy.PluginValidationError(
+                    plugin, f"{attribute!r} is not decorated with datafold_auth.registry.hookspecs.hookimpl"
+                )
+        return super().register(plugin, name)
+
+
 @lru_cache(maxsize=1)
 def plugin_manager() -> pluggy.PluginManager:
-    """The plugin manager with the built-in plugins and every installed entry point."""
+    """The plugin manager with the built-in plugins and every installed entry point.
+
+    Its ``register(plugin)`` raises ``pluggy.PluginValidationError`` for a ``datafold_auth_...``
+    attribute that is not a hook (a misspelling) or not decorated with ``hookimpl``, and for a hook
+    with a parameter the hook does not have (pluggy's own check).
+    """
     from ..nonce import redis as redis_nonces
     from ..nonce import sqlite as sqlite_nonces
     from . import memory, postgres, remote, sqlite
 
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = _StrictPluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(memory.plugin, name="memory")
     pm.register(sqlite.plugin, name="sqlite")
@@ -178,7 +206,10 @@ def open_registry(url: str, **options: Any) -> KeyRegistry:
     """
     registry = plugin_manager().hook.datafold_auth_open_registry(url=url, options=options)
     if registry is None:
-        raise RegistryError(f"no registry plugin handles {url.split(':', 1)[0]!r} URLs")
+        raise RegistryError(
+            f"no registry plugin handles {url.split(':', 1)[0]!r} URLs "
+            "(built in: memory://, sqlite:///path, postgresql://, remote+https://)"
+        )
     return registry  # type: ignore[no-any-return]
 
 
@@ -193,7 +224,10 @@ def open_nonce_store(url: str, **options: Any) -> Any:
     """
     store = plugin_manager().hook.datafold_auth_open_nonce_store(url=url, options=options)
     if store is None:
-        raise RegistryError(f"no nonce store plugin handles {url.split(':', 1)[0]!r} URLs")
+        raise RegistryError(
+            f"no nonce store plugin handles {url.split(':', 1)[0]!r} URLs "
+            "(built in: memory://, sqlite:///path, redis://, rediss://, unix:///path)"
+        )
     return store
 
 
