@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,24 @@ def test_openssh_key_asking_for_too_many_bcrypt_rounds_is_refused_before_any_wor
         read_private_key(disguised.encode(), b"pw")
     plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
     assert _openssh_bcrypt_rounds(plain) is None and _openssh_bcrypt_rounds(b"garbage") is None
+
+
+def _key_whose(first_byte_of: Callable[[Ed25519PrivateKey], bytes]) -> Ed25519PrivateKey:
+    """A key whose seed (or public key) starts with 0x30, the DER SEQUENCE tag (one key in 256)."""
+    while True:
+        key = Ed25519PrivateKey.generate()
+        if first_byte_of(key)[:1] == b"\x30":
+            return key
+
+
+def test_raw_keys_that_start_like_der_are_read_as_raw() -> None:
+    """Once in 256 a raw seed or public key starts with 0x30; it was reported as broken DER (a CI flake)."""
+    key = _key_whose(lambda k: k.private_bytes_raw())
+    pair = key.private_bytes_raw() + key.public_key().public_bytes_raw()
+    for data in (key.private_bytes_raw(), pair):
+        assert read_private_key(data).private_key.private_bytes_raw() == key.private_bytes_raw()
+    public_key = _key_whose(lambda k: k.public_key().public_bytes_raw()).public_key()
+    raw = public_key.public_bytes_raw()
+    assert read_public_key(raw)[0].public_bytes_raw() == raw
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert identify(der).format == "spki-der"  # real DER is still DER

@@ -193,7 +193,11 @@ def identify(data: bytes) -> Identified:
     text = _text(data)
     if text is None:
         if data[:1] == b"\x30":
-            return _identify_der(data)
+            found = _identify_der(data)
+            # A raw seed (or seed || public key) starts with 0x30 once in 256: no Ed25519 DER key is
+            # 32 or 64 bytes long, so what is not a DER key of those sizes is read as raw bytes.
+            if found.kind != "unknown" or len(data) not in (32, 64):
+                return found
         if len(data) == 32:
             return Identified("private", "seed-raw", "32 raw bytes, read as an Ed25519 seed")
         if len(data) == 64:
@@ -502,14 +506,14 @@ def read_public_key(data: bytes, *, what: str = "the input") -> tuple[Ed25519Pub
         loaded, description = check_public_key(bytes.fromhex(text.decode("ascii"))), "raw hex"
     elif text is not None and _B64_RE.match(text) and len(_b64_any(text) or b"") == 32:
         loaded, description = check_public_key(_b64_any(text) or b""), "raw base64url"
+    elif text is None and len(data) == 32:  # before DER: a raw public key starts with 0x30 once in 256
+        loaded, description = check_public_key(data), "32 raw bytes"
     elif text is None and data[:1] == b"\x30":
         try:
             loaded = serialization.load_der_public_key(data)
         except (ValueError, UnsupportedAlgorithm):
             raise KeyFormatError(f"{what}: {identify(data).description}") from None
         description = "SubjectPublicKeyInfo DER"
-    elif text is None and len(data) == 32:
-        loaded, description = check_public_key(data), "32 raw bytes"
     else:
         found = identify(data)
         if found.kind == "private":
