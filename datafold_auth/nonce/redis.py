@@ -46,17 +46,22 @@ ASYNC_MAX_CONNECTIONS = 32
 requests at once wait for a free one, up to the store's timeout, then fail closed (503)."""
 
 
+def _pool_settings(client: Any) -> dict[str, Any] | None:
+    """The connection settings of a ``redis.Redis`` client's pool, or ``None`` (a cluster client, a stand-in)."""
+    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+    return settings if isinstance(settings, dict) else None
+
+
 def _has_socket_timeout(client: Any) -> bool:
     """Whether a ``redis.Redis`` client's connections get a socket timeout: the pool's setting, else
     the connection class's default (redis-py 8 gives 5 s). ``True`` when it cannot be told (a
     cluster client, a stand-in): only a plain pool set to ``None`` is worth a warning."""
-    pool = getattr(client, "connection_pool", None)
-    settings = getattr(pool, "connection_kwargs", None)
-    if not isinstance(settings, dict):
+    settings = _pool_settings(client)
+    if settings is None:
         return True
     if "socket_timeout" in settings:
         return settings["socket_timeout"] is not None
-    for klass in getattr(getattr(pool, "connection_class", None), "__mro__", ()):
+    for klass in getattr(getattr(client.connection_pool, "connection_class", None), "__mro__", ()):
         try:
             parameter = inspect.signature(klass.__init__).parameters.get("socket_timeout")
         except (TypeError, ValueError):
@@ -69,8 +74,8 @@ def _has_socket_timeout(client: Any) -> bool:
 def _where(client: Any) -> str:
     """`` at host:port`` (or `` at /socket/path``) of a client's connections for error details, or ``""``
     (never the password or other URL parts)."""
-    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
-    if not isinstance(settings, dict):
+    settings = _pool_settings(client)
+    if settings is None:
         return ""
     if isinstance(settings.get("path"), str):
         return f" at {settings['path']}"

@@ -26,7 +26,7 @@ signature, body or header value besides these).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..errors import PermissionDenied, Reason, SignatureError
@@ -98,6 +98,24 @@ def _decide(identity: Identity, scopes: tuple[str, ...], request: Any) -> tuple[
     return all(scope in have for scope in scopes), False
 
 
+async def authorize_offloading(
+    identity: Identity | None,
+    scopes: tuple[str, ...],
+    request: Any,
+    offload: Callable[..., Awaitable[Identity]],
+) -> Identity:
+    """:func:`authorize` from an event loop.
+
+    A ``datafold_auth_authorize`` hook is application code that may block (a database
+    query): with one registered, the check runs as ``offload(authorize, identity, scopes,
+    request)`` (e.g. Starlette's ``run_in_threadpool``); without one it is pure and cheap and
+    runs here. Same result and errors as :func:`authorize`.
+    """
+    if identity is None or not has_authorize_hook():
+        return authorize(identity, scopes, request)
+    return await offload(authorize, identity, scopes, request)
+
+
 def has_authorize_hook() -> bool:
     """``True`` if an application registered a ``datafold_auth_authorize`` implementation.
 
@@ -130,4 +148,4 @@ def authorize(identity: Identity | None, scopes: tuple[str, ...], request: Any =
     return identity
 
 
-__all__ = ["allowed", "authorize", "has_authorize_hook", "scopes_tuple"]
+__all__ = ["allowed", "authorize", "authorize_offloading", "has_authorize_hook", "scopes_tuple"]

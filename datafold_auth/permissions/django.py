@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 from .. import wire
 from ..errors import DatafoldAuthError
 from ..middleware._common import IDENTITY_KEY, Identity
-from . import authorize, has_authorize_hook, scopes_tuple
+from . import authorize, authorize_offloading, scopes_tuple
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,11 +89,9 @@ async def _authorize_async(who: Identity | None, required: tuple[str, ...], requ
     registered, the check runs through ``sync_to_async`` (Django's sync thread, as for any
     sync code an async view calls); without one it is pure and runs here.
     """
-    if who is None or not has_authorize_hook():
-        return authorize(who, required, request)
     from asgiref.sync import sync_to_async
 
-    return await sync_to_async(authorize)(who, required, request)
+    return await authorize_offloading(who, required, request, lambda f, *args: sync_to_async(f)(*args))
 
 
 def require_scopes(*scopes: str) -> Callable[[F], F]:

@@ -35,7 +35,7 @@ from starlette.responses import Response
 from .. import wire
 from ..errors import DatafoldAuthError, PermissionDenied, Reason
 from ..middleware._common import IDENTITY_KEY, Identity
-from . import authorize, has_authorize_hook, scopes_tuple
+from . import authorize_offloading, scopes_tuple
 
 
 class InsufficientScope(PermissionDenied, HTTPException):
@@ -64,14 +64,6 @@ def install(app: Any) -> None:
     app.add_exception_handler(InsufficientScope, problem_handler)
 
 
-async def _authorize_async(who: Identity | None, required: tuple[str, ...], request: Request) -> Identity:
-    """:func:`~datafold_auth.permissions.authorize` from the event loop: through the thread
-    pool when an application hook will be asked (see :func:`~datafold_auth.permissions.has_authorize_hook`)."""
-    if who is None or not has_authorize_hook():
-        return authorize(who, required, request)
-    return await run_in_threadpool(authorize, who, required, request)
-
-
 def require_scopes(*scopes: str) -> Callable[[Request], Awaitable[Identity]]:
     """A FastAPI dependency returning the identity when its key holds every scope.
 
@@ -82,7 +74,7 @@ def require_scopes(*scopes: str) -> Callable[[Request], Awaitable[Identity]]:
 
     async def dependency(request: Request) -> Identity:
         try:
-            return await _authorize_async(request.scope.get(IDENTITY_KEY), required, request)
+            return await authorize_offloading(request.scope.get(IDENTITY_KEY), required, request, run_in_threadpool)
         except DatafoldAuthError as error:
             raise InsufficientScope(error) from None
 
@@ -104,7 +96,7 @@ def requires_scopes(
         @functools.wraps(endpoint)
         async def wrapper(request: Request) -> Response:
             try:
-                await _authorize_async(request.scope.get(IDENTITY_KEY), required, request)
+                await authorize_offloading(request.scope.get(IDENTITY_KEY), required, request, run_in_threadpool)
             except DatafoldAuthError as error:
                 return problem_response(error.reason)
             return await endpoint(request)
