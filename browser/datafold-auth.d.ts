@@ -26,6 +26,8 @@ export interface Problem {
   title?: string;
   status?: number;
   reason: string;
+  /** 403 `scope_not_allowed` from registration: the requested scopes the server refused, as sent. */
+  refused_scopes?: string[];
 }
 
 /**

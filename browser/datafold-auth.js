@@ -1164,7 +1164,10 @@ async function refusal(response, what) {
   const title = problem && problem.title ? problem.title : response.statusText || "unexpected answer";
   const retryAfter = retryAfterSeconds(response);
   const wait = retryAfter === undefined ? "" : ` (wait ${retryAfter} s, then sign again)`;
-  return new DatafoldAuthError(reason, `${what} refused: ${response.status} ${reason}: ${title}${wait}`, { status: response.status, problem, retryAfter });
+  // 403 scope_not_allowed names the refused scopes (the caller's own, as sent); also in error.problem.refused_scopes
+  const refused = problem && Array.isArray(problem.refused_scopes) ? problem.refused_scopes.filter((s) => typeof s === "string") : [];
+  const scopes = refused.length ? ` (refused scopes: ${refused.join(", ")})` : "";
+  return new DatafoldAuthError(reason, `${what} refused: ${response.status} ${reason}: ${title}${scopes}${wait}`, { status: response.status, problem, retryAfter });
 }
 
 // ------------------------------------------------------------------ key lifecycle (docs/protocol.md section 7)
@@ -2717,7 +2720,7 @@ export class KeyStore {
  * @typedef {SfItem | SfInnerList} SfMember
  * @typedef {string | [string, SfParams]} Component
  * @typedef {{kty: "OKP", crv: "Ed25519", x: string}} PublicJwk
- * @typedef {{type?: string, title?: string, status?: number, reason: string}} Problem
+ * @typedef {{type?: string, title?: string, status?: number, reason: string, refused_scopes?: string[]}} Problem
  * @typedef {{keyid: string, jwk: PublicJwk, client_id: string, label: string, scopes: string[], status: string,
  *   created_at: number, updated_at: number, expires_at: number | null, fingerprint?: string, replaces?: string | null,
  *   replaced_by?: string | null, rotated_at?: number | null, overlap_until?: number | null}} KeyRecord

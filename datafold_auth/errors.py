@@ -5,9 +5,9 @@ Every exception carries a :class:`Reason`: a short, stable, machine-readable
 code that also travels on the wire as the ``reason`` member of an RFC 9457
 problem details document. The human ``detail`` of an exception may name the
 offending header or parameter, but never contains key material, passphrases or
-signature bytes; the wire carries only the reason's fixed title and detail, so
-a response is no oracle beyond the reason code itself (docs/troubleshooting.md
-lists every code).
+signature bytes; the wire carries only the reason's fixed title and detail (and,
+for ``scope_not_allowed``, the client's own refused scopes), so a response is no
+oracle beyond the reason code itself (docs/troubleshooting.md lists every code).
 """
 
 from __future__ import annotations

@@ -168,9 +168,23 @@ class RedisRateLimiter:
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisRateLimiter:
-        """A limiter on the Redis server at ``url`` (``redis://host:6379/0``)."""
+        """A limiter on the Redis server at ``url`` (``redis://host:6379/0``).
+
+        Raises:
+            ValueError: the URL is malformed or has a query option redis-py does not take (checked
+                here: this limiter fails open, so a misspelt option would switch it off silently).
+        """
+        from urllib.parse import parse_qsl, urlsplit
+
         import redis
 
+        from .nonce.redis import unknown_url_option
+
+        parts = urlsplit(url)
+        names = (name for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+        unknown = unknown_url_option(parts.scheme, names, own=())
+        if unknown is not None:
+            raise ValueError(unknown)
         return cls(redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0), **options)
 
     def hit(self, client: str, now: float) -> float | None:

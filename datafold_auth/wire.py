@@ -2,7 +2,8 @@
 
 * :func:`problem` builds an RFC 9457 ``application/problem+json`` answer for a
   :class:`~datafold_auth.errors.Reason`. Only fixed text goes on the wire:
-  the reason code, its title and status. Details stay in the server log.
+  the reason code, its title and status, and extension members that echo the
+  client's own input (``refused_scopes``). Details stay in the server log.
 * :func:`request_from_environ` / :func:`request_from_scope` turn a WSGI
   environ or an ASGI scope plus the body into a :class:`~datafold_auth.message.Request`.
 * :func:`read_wsgi_body` / :func:`read_asgi_body` read a body up to a limit.
@@ -11,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from .errors import DatafoldAuthError, Reason
@@ -32,6 +33,9 @@ _CHALLENGE = f'Signature realm="datafold", tag="{TAG}", alg="{ALGORITHM}"'
 
 Header = tuple[str, str]
 
+_RESERVED_MEMBERS = frozenset({"type", "title", "status", "reason", "detail", "instance", "request_id"})
+"""Problem members :func:`problem` sets (or that RFC 9457 defines) and no extension may replace."""
+
 
 class BodyTooLarge(DatafoldAuthError):
     """The request body exceeds the configured limit (HTTP 413)."""
@@ -40,7 +44,11 @@ class BodyTooLarge(DatafoldAuthError):
 
 
 def problem(
-    reason: Reason, *, request_id: str | None = None, retry_after: int | None = None
+    reason: Reason,
+    *,
+    request_id: str | None = None,
+    retry_after: int | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> tuple[int, list[Header], bytes]:
     """An RFC 9457 problem details answer for ``reason``.
 
@@ -48,11 +56,18 @@ def problem(
         reason: the reason code (its status and fixed title go on the wire).
         request_id: added as the ``request_id`` member and the ``X-Request-Id`` field.
         retry_after: seconds for ``Retry-After`` on 429 and 503 answers (default 1).
+        extensions: extension members (RFC 9457 section 3.2), JSON values added after the
+            standard ones, e.g. ``{"refused_scopes": [...]}``. Only what the client sent
+            itself: anything else would make the answer an oracle (see :mod:`datafold_auth.errors`).
 
     Returns:
         ``(status, headers, body)``; 401 answers carry ``WWW-Authenticate`` and
         an ``Accept-Signature`` hint (RFC 9421 section 5.1) naming the
         components the DataFold profile covers.
+
+    Raises:
+        ValueError: an extension member would replace ``type``, ``title``, ``status``,
+            ``reason``, ``detail``, ``instance`` or ``request_id``.
     """
     status = reason.status
     doc: dict[str, Any] = {
@@ -63,6 +78,11 @@ def problem(
     }
     if request_id:
         doc["request_id"] = request_id
+    if extensions:
+        taken = sorted(set(extensions) & _RESERVED_MEMBERS)
+        if taken:
+            raise ValueError(f"problem extension members may not replace {', '.join(taken)}")
+        doc.update(extensions)
     body = json.dumps(doc, separators=(",", ":")).encode("utf-8")
     headers = [
         ("Content-Type", "application/problem+json"),

@@ -340,3 +340,36 @@ const main = async (df) => {
     got = run_node(script, None, tmp_path)
     assert got["name"] == "DatafoldAuthError" and got["reason"] == "unsupported_browser"
     assert "no Ed25519 in WebCrypto" in got["message"]
+
+
+def test_register_names_the_refused_scopes(tmp_path: Path) -> None:
+    """A ``403 scope_not_allowed`` answer (the server's own bytes) is thrown with the refused scopes."""
+    from datafold_auth.registration import RegistrationService, ScopeNotAllowed
+
+    service = RegistrationService(df.MemoryRegistry(), df.MemoryNonceStore())
+    status, headers, body = service.refuse(ScopeNotAllowed(["read:itme", "Admin"]))
+    script = """
+const main = async (df, data) => {
+  const pair = await df.generateKeyPair();
+  const answer = (body) => async () => new Response(body, { status: data.status, headers: data.headers });
+  const refused = async (body) => {
+    const signer = await df.Signer.create(pair.privateKey, pair.publicKey, { fetch: answer(body) });
+    try { await df.register(signer, "http://127.0.0.1:1/register/keys", { scopes: ["read:itme", "Admin"] }); }
+    catch (e) { return { reason: e.reason, status: e.status, message: e.message, problem: e.problem }; }
+  };
+  const plain = JSON.parse(data.body);
+  delete plain.refused_scopes;
+  return { named: await refused(data.body), plain: await refused(JSON.stringify(plain)) };
+};"""
+    data = {"status": status, "headers": dict(headers), "body": body.decode()}
+    got = run_node(script, data, tmp_path)
+    named, plain = got["named"], got["plain"]
+    assert (named["reason"], named["status"]) == ("scope_not_allowed", 403)
+    assert named["message"] == (
+        "registration refused: 403 scope_not_allowed: A requested scope may not be self-assigned."
+        " (refused scopes: read:itme, Admin)"
+    )
+    assert named["problem"]["refused_scopes"] == ["read:itme", "Admin"]
+    assert (
+        plain["message"] == "registration refused: 403 scope_not_allowed: A requested scope may not be self-assigned."
+    )

@@ -151,6 +151,27 @@ def test_an_interrupted_rotation_is_finished_by_running_it_again(env: Env, monke
     assert env.hello(env.signer("laptop")).json() == {"hello": "bob"}
 
 
+def test_register_names_the_refused_scopes(env: Env) -> None:
+    env.new_key("laptop", "dave")
+    refused = env.run(
+        "laptop",
+        "register",
+        env.keys_url,
+        "--scope",
+        "read",
+        "--scope",
+        "read:itme",
+        "--passphrase-file",
+        env.pass_file,
+    )
+    assert refused.code == 1
+    assert refused.error_line() == (
+        "keytools: error: registration refused: HTTP 403 scope_not_allowed "
+        "(A requested scope may not be self-assigned.); refused scopes: read:itme"
+    )
+    assert env.keyed("laptop", "register", env.keys_url, "--scope", "read").code == 0
+
+
 def test_admin_commands(env: Env, tmp_path: Path) -> None:
     env.new_key("ops", "ops")
     boot = env.keyed("ops", "admin", "bootstrap", "--registry", env.db, "--client-id", "ops", "--json")

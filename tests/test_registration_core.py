@@ -9,9 +9,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import datafold_auth as df
-from datafold_auth import Reason
+from datafold_auth import Reason, wire
 from datafold_auth.jwk import b64url_encode, jwk_thumbprint, public_jwk
-from datafold_auth.registration import handle_registration, parse_registration_body, registration_request
+from datafold_auth.registration import (
+    ScopeNotAllowed,
+    handle_registration,
+    parse_registration_body,
+    registration_request,
+)
 from datafold_auth.registration.core import RegistrationService
 from datafold_auth.signer import new_nonce, sign_message
 
@@ -158,6 +163,39 @@ def test_authentication_comes_before_scope_authorization() -> None:
     key = Ed25519PrivateKey.generate()
     assert reason_of(signed({"jwk": public_jwk(key), "scopes": ["admin"]}, None)) is Reason.MISSING_SIGNATURE
     assert reason_of(signed({"jwk": public_jwk(key), "scopes": ["admin"]}, key)) is Reason.SCOPE_NOT_ALLOWED
+
+
+def test_refused_scopes_are_carried_by_the_error_and_the_problem() -> None:
+    key = Ed25519PrivateKey.generate()
+    with pytest.raises(ScopeNotAllowed) as info:
+        register(signed({"jwk": public_jwk(key), "scopes": ["read", "read:itme", "x"]}, key), allowed_scopes={"read"})
+    assert info.value.refused == ("read:itme", "x") and info.value.reason is Reason.SCOPE_NOT_ALLOWED
+    assert info.value.detail == "scopes not allowed: read:itme, x"
+    service = RegistrationService(df.MemoryRegistry(), df.MemoryNonceStore())
+    status, headers, body = service.refuse(info.value)
+    assert status == 403 and ("Content-Type", "application/problem+json") in headers
+    assert json.loads(body) == {
+        "type": "https://datafold.dev/problems/scope_not_allowed",
+        "title": Reason.SCOPE_NOT_ALLOWED.description,
+        "status": 403,
+        "reason": "scope_not_allowed",
+        "refused_scopes": ["read:itme", "x"],
+    }
+    # the same reason raised without the scopes (an app's own RegistrationError) has no such member
+    _, _, plain = service.refuse(df.RegistrationError("no", Reason.SCOPE_NOT_ALLOWED))
+    assert "refused_scopes" not in json.loads(plain)
+
+
+def test_problem_extensions_cannot_replace_standard_members() -> None:
+    assert wire.problem(Reason.EXPIRED) == wire.problem(Reason.EXPIRED, extensions={})
+    status, _, body = wire.problem(Reason.SCOPE_NOT_ALLOWED, request_id="r1", extensions={"refused_scopes": ["a"]})
+    assert (status, list(json.loads(body))) == (
+        403,
+        ["type", "title", "status", "reason", "request_id", "refused_scopes"],
+    )
+    for member in ("type", "title", "status", "reason", "request_id", "detail", "instance"):
+        with pytest.raises(ValueError, match=member):
+            wire.problem(Reason.SCOPE_NOT_ALLOWED, extensions={member: "x"})
 
 
 @pytest.mark.parametrize(

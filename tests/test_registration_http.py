@@ -237,6 +237,25 @@ def test_scopes(serve: Serve) -> None:
     assert default.json()["scopes"] == ["read"]
 
 
+def test_a_refused_scope_is_named_in_the_problem_and_nothing_else_is(serve: Serve) -> None:
+    base = serve(df.MemoryRegistry(), allowed_scopes=frozenset({"read", "write", "secret:ops"}))
+    url = base + "/keys"
+    asked = ["read", "read:itme", "write", "Admin"]
+    refused = send(registration_request(df.Signer(Ed25519PrivateKey.generate()), url, scopes=asked))
+    assert_problem(refused, 403, "scope_not_allowed")
+    doc = refused.json()
+    # the client's own refused input, in its order: an RFC 9457 extension member
+    assert doc["refused_scopes"] == ["read:itme", "Admin"]
+    assert set(doc) == {"type", "title", "status", "reason", "request_id", "refused_scopes"}
+    assert "secret:ops" not in refused.text and "write" not in refused.text  # never the allowed scopes
+    # every other problem is as before: no extension member
+    other = send(registration_request(df.Signer(Ed25519PrivateKey.generate()), url, scopes=["read"]))
+    assert other.status_code == 201
+    unsigned = send(signed_post(url, {"jwk": public_jwk(Ed25519PrivateKey.generate()), "scopes": ["itme"]}, None))
+    assert_problem(unsigned, 401, "missing_signature")
+    assert set(unsigned.json()) <= {"type", "title", "status", "reason", "request_id"}
+
+
 @pytest.mark.parametrize(
     "body",
     [b"{not json", b"[]", b'{"label": "no jwk"}', b"\xff\xfe", b"[" * 8000 + b"]" * 8000, b""],

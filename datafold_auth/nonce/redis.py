@@ -4,6 +4,10 @@ Needs the ``redis`` extra (``pip install 'datafold-auth[redis]'``). URL::
 
     redis://[:password@]host:6379/0?prefix=datafold:nonce:&timeout=1
 
+with, besides ``prefix`` and ``timeout``, any connection setting of the installed
+redis-py as a query option (``db``, ``client_name``, ...; :func:`redis_url_options`);
+an unknown option is refused with its name (``NonceStoreError``).
+
 Each (keyid, nonce) pair is one Redis key, ``<prefix><keyid> <nonce>``, set
 with ``SET key 1 NX PX <milliseconds>``: atomic set-if-absent with expiry,
 so exactly one of several instances that see the same nonce at the same time
@@ -20,10 +24,13 @@ Under an event loop (the ASGI middleware) the store is asked through
 from __future__ import annotations
 
 import asyncio
+import difflib
+import functools
 import inspect
 import math
+import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -44,6 +51,99 @@ NO_TIMEOUT_WARNING = (
 ASYNC_MAX_CONNECTIONS = 32
 """Connections of each event loop's asyncio client (:meth:`RedisNonceStore.from_url`); more
 requests at once wait for a free one, up to the store's timeout, then fail closed (503)."""
+
+
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+"""What a misspelt option name may look like; anything else (``password:secret``) is not echoed."""
+
+STORE_URL_OPTIONS = ("prefix", "timeout")
+"""The query options :meth:`RedisNonceStore.from_url` reads itself; the others go to redis-py."""
+
+
+def _keyword_names(klass: type) -> set[str]:
+    """The keyword parameters of ``klass.__init__`` and of the ``__init__`` of its bases (redis-py's
+    connection classes hand ``**kwargs`` on to their bases)."""
+    names: set[str] = set()
+    for base in klass.__mro__:
+        init = vars(base).get("__init__")
+        if init is None:
+            continue
+        try:
+            parameters = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        names |= {p.name for p in parameters if p.kind in kinds and p.name != "self"}
+    return names
+
+
+@functools.lru_cache(maxsize=8)
+def redis_url_options(scheme: str) -> frozenset[str]:
+    """The query options a Redis URL with this scheme may carry, derived from the installed redis-py.
+
+    redis-py's ``parse_url`` hands every query option to the connection pool, which hands what it
+    does not take itself to the connection class of the scheme (``Connection``, ``SSLConnection``,
+    ``UnixDomainSocketConnection``): an option neither takes fails every connection with a
+    ``TypeError``. Known are the options of the connection class of both the blocking and the
+    ``redis.asyncio`` client (a store uses both) and the pool options redis-py parses from URLs
+    (``URL_QUERY_ARGUMENT_PARSERS``: ``max_connections``); not :data:`STORE_URL_OPTIONS`.
+
+    Args:
+        scheme: ``"redis"``, ``"rediss"`` or ``"unix"``.
+
+    Raises:
+        ImportError: the ``redis`` package is missing.
+    """
+    import redis.asyncio.connection
+    import redis.connection
+
+    # parse_url picks the connection class of the scheme (it leaves redis:// to the default)
+    sync_class = redis.connection.parse_url(f"{scheme}://").get(  # type: ignore[no-untyped-call]
+        "connection_class", redis.connection.Connection
+    )
+    async_class = redis.asyncio.connection.parse_url(f"{scheme}://").get(
+        "connection_class", redis.asyncio.connection.Connection
+    )
+    pool = _keyword_names(redis.connection.ConnectionPool) & _keyword_names(
+        redis.asyncio.connection.BlockingConnectionPool
+    )
+    parsed_pool_options = pool & set(redis.connection.URL_QUERY_ARGUMENT_PARSERS)
+    return frozenset((_keyword_names(sync_class) & _keyword_names(async_class)) | parsed_pool_options)
+
+
+def unknown_url_option(scheme: str, names: Iterable[str], own: tuple[str, ...] = STORE_URL_OPTIONS) -> str | None:
+    """The error message for the first of ``names`` (the query option names of a Redis URL) that is
+    neither in ``own`` (the options the caller reads itself) nor in :func:`redis_url_options`, with
+    the closest known name when one is close; ``None`` if all are known (or the scheme is none of
+    redis-py's, which it refuses itself). Names only, never a value (it may be a password), and a
+    "name" that is no name (``password:secret``) is not shown.
+
+    Raises:
+        ImportError: the ``redis`` package is missing.
+    """
+    if scheme not in ("redis", "rediss", "unix"):
+        return None
+    known = redis_url_options(scheme) | set(own)
+    for name in names:
+        if name in known:
+            continue
+        if not _OPTION_NAME.fullmatch(name):
+            shown, hint = "(not a name=value pair; not shown, it may hold a secret)", ""
+        else:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            shown = repr(name)
+            if close:
+                hint = f" (did you mean {close[0]!r}?)"
+            elif scheme == "redis" and name in redis_url_options("rediss"):
+                hint = " (a TLS option: use rediss://)"
+            else:
+                hint = ""
+        takes = f"{', '.join(own)} and " if own else ""
+        return (
+            f"unknown Redis URL option {shown}{hint}; {scheme}:// URLs take {takes}"
+            "the connection settings of redis-py (db, password, client_name, ...)"
+        )
+    return None
 
 
 def _pool_settings(client: Any) -> dict[str, Any] | None:
@@ -124,15 +224,20 @@ class RedisNonceStore:
         query parameters.
 
         Raises:
-            NonceStoreError: the ``redis`` package is missing, the URL is malformed or the timeout
-                is not a positive finite number.
+            NonceStoreError: the ``redis`` package is missing, the URL is malformed, a query option
+                is unknown (a misspelt ``prefx=`` would otherwise fail every connection; see
+                :func:`redis_url_options`) or the timeout is not a positive finite number.
         """
         try:
             import redis
         except ImportError:  # pragma: no cover - depends on the installation
             raise NonceStoreError("the Redis nonce store needs: pip install 'datafold-auth[redis]'") from None
         parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        unknown = unknown_url_option(parts.scheme, (name for name, _ in pairs))
+        if unknown is not None:
+            raise NonceStoreError(unknown)
+        query = dict(pairs)
         prefix = prefix if prefix is not None else query.pop("prefix", DEFAULT_PREFIX)
         query.pop("prefix", None)
         try:
@@ -228,4 +333,12 @@ class _Plugin:
 plugin = _Plugin()
 """The built-in ``redis://`` nonce store plugin."""
 
-__all__ = ["ASYNC_MAX_CONNECTIONS", "DEFAULT_PREFIX", "NO_TIMEOUT_WARNING", "RedisNonceStore"]
+__all__ = [
+    "ASYNC_MAX_CONNECTIONS",
+    "DEFAULT_PREFIX",
+    "NO_TIMEOUT_WARNING",
+    "STORE_URL_OPTIONS",
+    "RedisNonceStore",
+    "redis_url_options",
+    "unknown_url_option",
+]

@@ -55,7 +55,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Set
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -119,6 +119,22 @@ class MethodNotAllowed(RegistrationError):
     def __init__(self, detail: str, allow: str) -> None:
         super().__init__(detail)
         self.allow = allow
+
+
+class ScopeNotAllowed(RegistrationError):
+    """A registration asked for scopes that may not be self-assigned (HTTP 403 ``scope_not_allowed``).
+
+    Attributes:
+        refused: the refused scopes, as the client sent them, in its order. The answer carries
+            them as the ``refused_scopes`` member: the client's own input, so no oracle (the
+            scopes the server allows are never listed).
+    """
+
+    default_reason = R.SCOPE_NOT_ALLOWED
+
+    def __init__(self, refused: Iterable[str]) -> None:
+        self.refused: tuple[str, ...] = tuple(refused)
+        super().__init__(f"scopes not allowed: {', '.join(self.refused)}")
 
 
 def _invalid(detail: str) -> RegistrationError:
@@ -320,7 +336,7 @@ def handle_registration(
     scopes = body.scopes if body.scopes is not None else tuple(default_scopes)
     refused = [s for s in body.scopes or () if s not in allowed_scopes]
     if refused:
-        raise RegistrationError(f"scopes not allowed: {', '.join(refused)}", R.SCOPE_NOT_ALLOWED)
+        raise ScopeNotAllowed(refused)
     expires_at = _check_expiry(body.expires_at, now, key_lifetime)
     stamp = int(now)
     record = KeyRecord(
@@ -990,7 +1006,8 @@ class RegistrationService:
         request_id: str | None = None,
     ) -> Response:
         """Log a refusal (and record it with the audit sink) and build its problem answer
-        (with ``Allow`` for 405, ``Retry-After`` for 429)."""
+        (with ``Allow`` for 405, ``Retry-After`` for 429, the ``refused_scopes`` member for 403
+        ``scope_not_allowed``)."""
         log.info("registration request refused: %s: %s", exc.reason.value, exc.detail)
         if self.audit is not None and not isinstance(exc, MethodNotAllowed) and exc.reason is not R.NOT_FOUND:
             self.audit.rejected(
@@ -1002,7 +1019,8 @@ class RegistrationService:
                 request_id=request_id,
             )
         retry = exc.retry_after if isinstance(exc, RateLimited) else None
-        status, headers, body = problem(exc.reason, request_id=request_id, retry_after=retry)
+        extensions = {"refused_scopes": list(exc.refused)} if isinstance(exc, ScopeNotAllowed) else None
+        status, headers, body = problem(exc.reason, request_id=request_id, retry_after=retry, extensions=extensions)
         if isinstance(exc, MethodNotAllowed):
             headers.append(("Allow", exc.allow))
         return status, headers, body
@@ -1024,6 +1042,7 @@ __all__ = [
     "Response",
     "RotationBody",
     "Route",
+    "ScopeNotAllowed",
     "approval_request",
     "client_keys_url",
     "handle_approval",

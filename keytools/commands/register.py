@@ -9,6 +9,7 @@ import requests
 
 from datafold_auth import Signer
 from datafold_auth.registration import registration_request
+from datafold_auth.registration.core import MAX_SCOPES, SCOPE_RE
 
 from ..common import KeytoolsError, add_key_arguments, load_signing_key, record_server_status
 from ..http import unreachable
@@ -62,8 +63,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _reason(response: requests.Response) -> str:
+    """``"<reason> (<title>)"`` of a problem document, with ``"; refused scopes: a, b"`` when it
+    names them (``403 scope_not_allowed``), else the HTTP reason phrase."""
     try:
         doc = response.json()
     except ValueError:
         return response.reason or ""
-    return f"{doc.get('reason', '')} ({doc.get('title', '')})" if isinstance(doc, dict) else ""
+    if not isinstance(doc, dict):
+        return ""
+    text = f"{doc.get('reason', '')} ({doc.get('title', '')})"
+    refused = doc.get("refused_scopes")
+    if isinstance(refused, list):  # only scope-shaped strings: the server's text reaches the terminal
+        shown = [s for s in refused[:MAX_SCOPES] if isinstance(s, str) and SCOPE_RE.fullmatch(s)]
+        if shown:
+            text += f"; refused scopes: {', '.join(shown)}"
+    return text
