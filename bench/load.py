@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -222,6 +223,7 @@ class Server:
     mode: str  # "bare" or "verify"
     nonces: str  # "-", "redis" or "memory"
     env: dict[str, str]
+    asgi_impl: tuple[str, ...] = ("--loop", "asyncio", "--http", "h11")
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
@@ -232,7 +234,7 @@ class Server:
             return [
                 py, "-m", "uvicorn", "--factory", "load_apps:asgi_app", "--app-dir", str(HERE),
                 "--workers", "2", "--host", "127.0.0.1", "--port", str(self.port),
-                "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "300",
+                "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "300", *self.asgi_impl,
             ]  # fmt: skip
         return [
             py, "-m", "gunicorn", "--chdir", str(HERE), "-w", "2", "-k", "gthread", "--threads", "4",
@@ -243,7 +245,8 @@ class Server:
     def start(self, logdir: Path) -> None:
         self.port = free_port()
         self.log = logdir / f"{self.name}.log"
-        env = {**os.environ, **self.env, "PYTHONPATH": str(ROOT)}
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, **self.env, "PYTHONPATH": path}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(  # noqa: S603 - our own fixed command line
                 self.command(), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -900,6 +903,9 @@ def _store(s: Server) -> str:
 
 
 DESC = {"asgi": "uvicorn+FastAPI", "wsgi": "gunicorn+Flask"}
+ASGI_IMPLS = {"h11": ("--loop", "asyncio", "--http", "h11"), "uvloop": ("--loop", "uvloop", "--http", "httptools")}
+"""uvicorn's ``--loop`` and ``--http`` per ``--asgi`` choice (explicit: "auto" would pick whatever is installed)."""
+ASGI_IMPL_NAMES = {"h11": "asyncio + h11", "uvloop": "uvloop + httptools"}
 
 
 def report(
@@ -1008,6 +1014,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--postgres", default=os.environ.get("DATAFOLD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
     )
     parser.add_argument("--redis", default=os.environ.get("DATAFOLD_TEST_REDIS", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--asgi",
+        choices=sorted(ASGI_IMPLS),
+        default="h11",
+        help="uvicorn's event loop and HTTP parser: h11 (asyncio + h11, what the project installs; default) or "
+        "uvloop (uvloop + httptools, as uvicorn[standard] picks them; pip install uvloop httptools first)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
         "--quick",
@@ -1029,6 +1042,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.cycles, args.batch, args.warmup, args.memory_requests = 2, 250, 50, 2000
     if args.memory_config not in ("asgi-redis", "asgi-memory", "wsgi-redis", "wsgi-memory"):
         parser.error("--memory-config is asgi-redis, asgi-memory, wsgi-redis or wsgi-memory")
+    if args.asgi == "uvloop" and not all(importlib.util.find_spec(m) for m in ("uvloop", "httptools")):
+        parser.error("--asgi uvloop needs uvloop and httptools: pip install uvloop httptools")
     args.kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
     if not args.kinds or not set(args.kinds) <= {"asgi", "wsgi"}:
         parser.error("--servers takes asgi, wsgi or asgi,wsgi")
@@ -1070,7 +1085,7 @@ def main(argv: list[str] | None = None) -> int:
                 "DF_LOAD_REGISTRY": registries[kind],
                 "DF_LOAD_NONCES": redis_url if label == "redis" else "memory://",
             }
-            return Server(f"{kind}-{label}", kind, mode, label if mode == "verify" else "-", env)
+            return Server(f"{kind}-{label}", kind, mode, label if mode == "verify" else "-", env, ASGI_IMPLS[args.asgi])
 
         for kind in kinds:
             for label in CONFIGS:
@@ -1100,7 +1115,8 @@ def main(argv: list[str] | None = None) -> int:
             f"load: {args.cycles} cycle(s) x {args.batch} signed POST {PATH} per configuration (order rotated every "
             f"other cycle, reversed in between), {args.concurrency} keep-alive connections per server "
             f"({'reopened every batch' if args.reconnect else 'kept open across cycles'}) from one generator "
-            f"process, 2 workers per server ({time.monotonic() - t_start:.0f} s)"
+            f"process, 2 workers per server, uvicorn on {ASGI_IMPL_NAMES[args.asgi]} "
+            f"({time.monotonic() - t_start:.0f} s)"
         )
         lines, outcome = report(servers, totals, kinds, tight_us, head)
         outcome["cycles"], outcome["batch"] = args.cycles, args.batch

@@ -21,6 +21,9 @@ from .errors import Reason, SignatureError, StructuredFieldError
 ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {"sha-256": hashes.SHA256, "sha-512": hashes.SHA512}
 """Accepted digest algorithm names (RFC 9530 section 5) and their hash."""
 
+_EMPTY = {name: hashes.Hash(algorithm()) for name, algorithm in ALGORITHMS.items()}
+"""Per algorithm, a context nothing is ever fed to: each digest starts as a copy of it (cheaper than a new one)."""
+
 
 def digest_bytes(body: bytes, algorithm: str = "sha-256") -> bytes:
     """The raw digest of ``body`` with ``algorithm`` (``"sha-256"`` or ``"sha-512"``).
@@ -28,10 +31,13 @@ def digest_bytes(body: bytes, algorithm: str = "sha-256") -> bytes:
     Raises:
         ValueError: unknown algorithm name.
     """
-    try:
+    empty = _EMPTY.get(algorithm)
+    if empty is not None:
+        h = empty.copy()
+    elif algorithm in ALGORITHMS:  # added to ALGORITHMS after import
         h = hashes.Hash(ALGORITHMS[algorithm]())
-    except KeyError:
-        raise ValueError(f"unsupported digest algorithm {algorithm!r}") from None
+    else:
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
     h.update(body)
     return h.finalize()
 

@@ -14,7 +14,11 @@ from .digest import ALGORITHMS as DIGEST_ALGORITHMS
 from .digest import content_digest
 from .jwk import jwk_thumbprint
 from .message import Request
-from .signature_base import Component, serialize_component_id, signature_base
+from .signature_base import Component, Plan, plan, planned_signature_base, serialize_component_id, signature_base
+
+_SHAPES: dict[tuple[str, ...], tuple[str, Plan | None]] = {}
+"""Per list of covered component names (the profile's, with or without ``content-digest`` and
+its optional fields): the serialized Inner List and the signature base plan."""
 
 
 def serialize_signature_params(components: Sequence[Component], params: dict[str, object]) -> str:
@@ -123,6 +127,15 @@ class Signer:
         self._tail = tail
 
     @staticmethod
+    def _shape(names: tuple[str, ...]) -> tuple[str, Plan | None]:
+        """The Inner List text ``("@method" ...)`` of ``names`` and their :func:`plan` (cached per list)."""
+        shape = _SHAPES.get(names)
+        if shape is None:
+            covered = "(" + " ".join(serialize_component_id((name, {})) for name in names) + ")"
+            shape = _SHAPES[names] = (covered, plan(names))  # a few lists at most: the profile's names
+        return shape
+
+    @staticmethod
     def _nonce_text(nonce: str | None) -> str:
         if nonce is None:
             return '"' + new_nonce() + '"'
@@ -162,7 +175,7 @@ class Signer:
         """
         created = int(time.time() if now is None else now)
         added: list[tuple[str, str]] = []
-        components: list[Component] = [(name, {}) for name in profile.BASE_COMPONENTS]
+        names = profile.BASE_COMPONENTS
         if request.body:
             if request.field_values("content-digest") is not None:
                 request.headers = [(k, v) for k, v in request.headers if k.lower() != "content-digest"]
@@ -170,20 +183,24 @@ class Signer:
             digest = content_digest(request.body, self.digest_algorithms)
             request.add_header("Content-Digest", digest)
             added.append(("Content-Digest", digest))
-            components.append(("content-digest", {}))
+            names += ("content-digest",)
         for name in profile.OPTIONAL_FIELDS:
             if request.field_values(name) is not None:
-                components.append((name, {}))
+                names += (name,)
+        covered, steps = self._shape(names)
         # The parameters are written directly (all values are integers or
         # strings already known to be valid sf-strings); this equals
         # serialize_signature_params() and is checked against it in tests.
-        nonce_text = self._nonce_text(nonce)
-        parts = ["(", " ".join(serialize_component_id(c) for c in components), ");created=", str(created)]
+        parts = [covered, ";created=", str(created)]
         if self.expires_in is not None:
             parts += [";expires=", str(created + self.expires_in)]
-        parts += [";nonce=", nonce_text, self._tail]
+        parts += [";nonce=", self._nonce_text(nonce), self._tail]
         signature_params = "".join(parts)
-        signature = self._key.sign(signature_base(request, components, signature_params))
+        if steps is not None:
+            base = planned_signature_base(request, steps, signature_params)
+        else:  # pragma: no cover - the profile's names always have a plan
+            base = signature_base(request, [(name, {}) for name in names], signature_params)
+        signature = self._key.sign(base)
         signature_input = f"{self.label}={signature_params}"
         signature_value = f"{self.label}=:{base64.b64encode(signature).decode('ascii')}:"
         for name, value in (("Signature-Input", signature_input), ("Signature", signature_value)):

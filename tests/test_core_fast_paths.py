@@ -280,3 +280,47 @@ def test_one_signature_input_shortcut_matches_general_path() -> None:
     assert layout > 100 and fast > 300  # the shortcuts were taken, and compared, for many texts,
     # with every outcome they can have
     assert fast_outcomes == {"ok", "wrong_tag", "malformed_signature_input"}
+
+
+def _signer_requests() -> list[Request]:
+    url = "https://Example.COM:443/a%20b/c?x=1&y=%20"
+    return [
+        Request.from_url("POST", url, [("Content-Type", "application/json")], b'{"a":1}'),
+        Request.from_url("POST", url, [("Content-Type", " text/plain "), ("content-type", "charset=x")], b"b"),
+        Request.from_url("PUT", url, [("Content-Digest", "sha-256=:stale:")], b"new"),
+        Request.from_url("GET", "http://h:8080", [], b""),
+        Request.from_url("DELETE", "https://[::1]/p?", [("Content-Type", "x")], b""),
+    ]
+
+
+@pytest.mark.parametrize("expires_in", [None, 60])
+def test_signer_uses_the_general_signature_base(expires_in: int | None) -> None:
+    """``Signer.sign`` builds its base from a cached plan: what it signs is the general
+    :func:`signature_base` of the members it sends, and its Signature-Input is
+    :func:`~datafold_auth.signer.serialize_signature_params` of them."""
+    from datafold_auth.signer import Signer, serialize_signature_params
+
+    key = Ed25519PrivateKey.generate()
+    signer = Signer(key, tag="t", expires_in=expires_in)
+    for request in _signer_requests():
+        added = dict(signer.sign(request, now=1_700_000_000, nonce="n-1"))
+        members = sf.parse_dictionary(added["Signature-Input"])
+        (inner, params) = members[signer.label]
+        components = [(name, dict(p)) for name, p in inner]
+        assert added["Signature-Input"] == f"{signer.label}=" + serialize_signature_params(components, dict(params))
+        assert [name for name, _ in components][:4] == ["@method", "@authority", "@path", "@query"]
+        assert ("content-digest" in [n for n, _ in components]) == bool(request.body)
+        base = signature_base(request, components, added["Signature-Input"][len(signer.label) + 1 :])
+        signature = base64.b64decode(added["Signature"][len(signer.label) + 2 : -1])
+        key.public_key().verify(signature, base)  # raises InvalidSignature on a different base
+
+
+def test_signer_refuses_what_the_general_path_refuses() -> None:
+    from datafold_auth.signer import Signer
+
+    request = Request.from_url("POST", "https://h/p", [("Content-Type", "caf\u00e9")], b"x")
+    general = _outcome(signature_base, request, [("content-type", {})], "();created=1")
+    assert general[0] == "SignatureError"
+    with pytest.raises(DatafoldAuthError) as info:
+        Signer(Ed25519PrivateKey.generate()).sign(request, now=1)
+    assert (info.value.reason.value, str(info.value)) == general[1:]
