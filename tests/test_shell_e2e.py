@@ -175,6 +175,18 @@ def test_python_and_scripts_share_keys_with_the_server(
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_refused_scopes_are_named(shell: str, tmp_path: Path, flask_server: ExampleServer, pass_file: Path) -> None:
+    """403 scope_not_allowed: the scripts name the refused scopes (the problem's refused_scopes),
+    printing only scopes they sent; a scope-token may hold ']' and ','."""
+    key_file, _ = _generate(shell, tmp_path, pass_file)  # the Flask example allows no scope at all
+    proc = run(shell, "register", "-k", key_file, "--passphrase-file", pass_file, "--scope", "read",
+               "--scope", "x]y,z", "--scope", "r", flask_server.register_url)  # fmt: skip
+    assert error_line(proc, "register", 4).endswith(
+        "registration refused: HTTP 403 scope_not_allowed; refused scopes: read, x]y,z, r"
+    )
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 def test_unregistered_key_is_refused_with_the_reason(
     shell: str, tmp_path: Path, flask_server: ExampleServer, pass_file: Path
 ) -> None:

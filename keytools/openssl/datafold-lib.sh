@@ -708,6 +708,7 @@ df_json_field() {
 # loaded key to URL (the keys collection, {mount}/keys). Sets DF_STATUS,
 # DF_REASON; the answer is in $DF_TMP/response.
 df_register() {
+    DF_SENT_SCOPES=$4
     df_registration_body "$2" "$3" "$4"
     DF_BODY=$DF_TMP/register.json
     DF_HEADERS=
@@ -729,7 +730,30 @@ df_key_record() {
     fi
 }
 
-# df_refused WHAT: the message for a refusal, e.g. "registration refused: HTTP 409 duplicate_key".
+# df_refused WHAT: the message for a refusal, e.g. "registration refused: HTTP 409 duplicate_key",
+# or "...: HTTP 403 scope_not_allowed; refused scopes: wirte" (df_refused_scopes).
 df_refused() {
     printf '%s: HTTP %s%s' "$1" "$DF_STATUS" "${DF_REASON:+ $DF_REASON}"
+    if [ "$DF_REASON" = scope_not_allowed ]; then
+        _df_refused=$(df_refused_scopes "${DF_SENT_SCOPES:-}")
+        [ -z "$_df_refused" ] || printf '; refused scopes: %s' "$_df_refused"
+    fi
+}
+
+# df_refused_scopes SCOPES: those of SCOPES (space-separated, as df_register sent them) that
+# the problem in $DF_TMP/response lists in its refused_scopes member, comma-separated ("" if
+# none). Only scopes we sent are printed, never the server's text.
+df_refused_scopes() {
+    _df_tail=$(sed -n 's/.*"refused_scopes" *: *\[//p' "$DF_TMP/response" | sed -n '1p')
+    _df_out=
+    if [ -n "$_df_tail" ]; then
+        set -f # the scopes are split on spaces but never globbed
+        for _df_scope in $1; do
+            case $_df_tail in
+                *"\"$_df_scope\""*) _df_out="$_df_out${_df_out:+, }$_df_scope" ;;
+            esac
+        done
+        set +f
+    fi
+    printf '%s' "$_df_out"
 }
