@@ -31,13 +31,10 @@ def digest_bytes(body: bytes, algorithm: str = "sha-256") -> bytes:
     Raises:
         ValueError: unknown algorithm name.
     """
-    empty = _EMPTY.get(algorithm)
-    if empty is not None:
-        h = empty.copy()
-    elif algorithm in ALGORITHMS:  # added to ALGORITHMS after import
-        h = hashes.Hash(ALGORITHMS[algorithm]())
-    else:
+    if algorithm not in ALGORITHMS:
         raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+    empty = _EMPTY.get(algorithm)
+    h = empty.copy() if empty is not None else hashes.Hash(ALGORITHMS[algorithm]())  # else: added after import
     h.update(body)
     return h.finalize()
 

@@ -6,8 +6,9 @@ code that also travels on the wire as the ``reason`` member of an RFC 9457
 problem details document. The human ``detail`` of an exception may name the
 offending header or parameter, but never contains key material, passphrases or
 signature bytes; the wire carries only the reason's fixed title and detail (and,
-for ``scope_not_allowed``, the client's own refused scopes), so a response is no
-oracle beyond the reason code itself (docs/troubleshooting.md lists every code).
+for ``scope_not_allowed``, the client's own refused scopes, which tells which of its
+scopes anyone may self-assign), so a response is no oracle beyond that and the
+reason code itself (docs/troubleshooting.md lists every code).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Reason(StrEnum):
     CLIENT_MISMATCH = "client_mismatch"  # 403
     RATE_LIMITED = "rate_limited"  # 429
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"  # local (keytools admin audit verify)
+    INVALID_CONFIGURATION = "invalid_configuration"  # local: a backend URL or option refused at start-up
 
     @property
     def status(self) -> int:
@@ -92,6 +94,7 @@ _STATUS: dict[Reason, int] = {
     Reason.CLIENT_MISMATCH: 403,
     Reason.RATE_LIMITED: 429,
     Reason.AUDIT_CHAIN_BROKEN: 500,
+    Reason.INVALID_CONFIGURATION: 500,
 }
 
 _TITLES: dict[Reason, str] = {
@@ -131,6 +134,7 @@ _TITLES: dict[Reason, str] = {
     Reason.CLIENT_MISMATCH: "The signing key does not belong to the client that owns this key.",
     Reason.RATE_LIMITED: "Too many requests; try again after the time in Retry-After.",
     Reason.AUDIT_CHAIN_BROKEN: "The audit log's hash chain does not verify.",
+    Reason.INVALID_CONFIGURATION: "The service is not configured correctly.",
 }
 
 

@@ -139,6 +139,14 @@ class MemoryRateLimiter:
             return None
 
 
+_LIMITER_FIXED_OPTIONS = {
+    "prefix": "pass prefix= to RedisRateLimiter.from_url",
+    "socket_timeout": "the rate limiter's Redis timeouts are fixed at 1 s",
+    "socket_connect_timeout": "the rate limiter's Redis timeouts are fixed at 1 s",
+}
+"""Options a rate limiter URL may not carry, and why (:func:`~datafold_auth.nonce.redis.unknown_url_option`)."""
+
+
 class RedisRateLimiter:
     """Fixed-window counters in Redis, shared by every instance.
 
@@ -182,7 +190,7 @@ class RedisRateLimiter:
 
         parts = urlsplit(url)
         names = (name for name, _ in parse_qsl(parts.query, keep_blank_values=True))
-        unknown = unknown_url_option(parts.scheme, names, own=())
+        unknown = unknown_url_option(parts.scheme, names, own=(), fixed=_LIMITER_FIXED_OPTIONS)
         if unknown is not None:
             raise ValueError(unknown)
         return cls(redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0), **options)

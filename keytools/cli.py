@@ -27,9 +27,10 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from datafold_auth.errors import DatafoldAuthError
 from datafold_auth.jwk import KEYID_RE
@@ -66,6 +67,29 @@ class _Parser(argparse.ArgumentParser):
         return super()._parse_optional(arg_string)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its C0 and C1 control characters (ESC, BEL, CR, ...; not newline or tab)
+    written ``\\xNN``: what a server sends (a reason, a status, a label) must not drive the terminal."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+class _PrintableStream:
+    """Standard output with :func:`printable` applied to every text written (``buffer`` and the
+    rest are the stream's own)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self._stream.write(printable(text)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def _commands() -> list[Command]:
     names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
     return [cast(Command, importlib.import_module(f"{commands.__name__}.{name}")) for name in names]
@@ -90,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run keytools with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    if args.command != "request":  # a response body is printed as the server sent it, as curl does
+        sys.stdout = _PrintableStream(stdout)
     try:
         status = int(args.run(args))
         sys.stdout.flush()  # a reader that went away shows here (caught below), not as a traceback at exit
@@ -108,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wipe_secrets()
         return EXIT_FAILURE
     finally:
+        sys.stdout = stdout
         wipe_secrets()
-    print(f"keytools: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"keytools: error: {printable(' '.join(message.split()))}", file=sys.stderr)
     return status

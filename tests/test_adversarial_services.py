@@ -194,5 +194,5 @@ def test_postgres_pool_settings_out_of_range_are_a_registry_error_before_connect
     """pool_max=0 escaped as a bare ValueError; nan/0/-1 timeouts were reported as an unavailable database."""
     from datafold_auth.errors import RegistryError
 
-    with pytest.raises(RegistryError, match=r"^registry_unavailable: (pool_timeout must|pool sizes must)"):
+    with pytest.raises(RegistryError, match=r"^invalid_configuration: (pool_timeout must|pool sizes must)"):
         open_registry(f"postgresql://postgres@127.0.0.1:1/nowhere?{query}")  # port 1: never reached

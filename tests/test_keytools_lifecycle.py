@@ -369,3 +369,43 @@ def test_show_calls_a_revoked_key_inactive_whatever_its_storage(env: Env) -> Non
         " encrypted, backed up))\n"
     ) in shown
     assert "security:    good" not in shown
+
+
+def _hostile_server(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A registration endpoint whose answers carry terminal escape sequences (ESC, OSC, BEL, CR)."""
+    if environ["PATH_INFO"].startswith("/refuse"):
+        start_response("403 Forbidden", [("Content-Type", "application/problem+json")])
+        doc: dict[str, Any] = {
+            "title": "\x1b]0;PWNED\x07\x1b[31mred",
+            "status": 403,
+            "reason": "scope_not_allowed\x1b[2K\rFAKE: registered OK",
+            "refused_scopes": ["read", "\x1b[31m"],
+        }
+    else:
+        start_response("201 Created", [("Content-Type", "application/json")])
+        doc = {"keyid": "\x1b[31mRED", "client_id": "c\x9b0m", "status": "active\x1b]0;PWNED\x07"}
+    return [json.dumps(doc).encode()]
+
+
+def test_server_text_cannot_drive_the_terminal(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a server sends (reason, title, keyid, status) reaches the terminal with its control
+    characters written ``\\xNN``, on the error line and on standard output."""
+    monkeypatch.setattr(pkcs8, "KDF_ITERATIONS", 1000)
+    pass_file = write_pass(tmp_path / "pass.txt", PASSPHRASE)
+
+    def run(*args: str | Path) -> Result:
+        return cli("--home", tmp_path / "home", *args, capsys=capsys, monkeypatch=monkeypatch)
+
+    assert run("generate", "--passphrase-file", pass_file).code == 0
+    with wsgi_server(_hostile_server) as base:
+        refused = run("register", f"{base}/refuse/keys", "--scope", "read", "--passphrase-file", pass_file)
+        accepted = run("register", f"{base}/accept/keys", "--passphrase-file", pass_file)
+    assert refused.code == 1
+    assert refused.err == (
+        "keytools: error: registration refused: HTTP 403 scope_not_allowed\\x1b[2K FAKE: registered OK "
+        "(\\x1b]0;PWNED\\x07\\x1b[31mred); refused scopes: read\n"
+    )
+    assert accepted.code == 0
+    assert accepted.out.splitlines()[0] == "registered keyid \\x1b[31mRED as client 'c\\x9b0m': status active\\x1b]0;PWNED\\x07"
+    for text in (refused.err, accepted.out):
+        assert not any(ch in text for ch in "\x1b\x07\r\x9b")

@@ -46,7 +46,9 @@ def test_close_names_are_suggested(query: str, suggestion: str) -> None:
 def test_nothing_close_no_suggestion_and_tls_options_point_at_rediss() -> None:
     with pytest.raises(NonceStoreError) as caught:
         RedisNonceStore.from_url("redis://127.0.0.1:6379/0?zzzzzz=1")
-    assert "'zzzzzz';" in caught.value.detail and "did you mean" not in caught.value.detail
+    # no close known name: maybe the tail of a password with an unescaped '&', so not shown
+    assert "zzzzzz" not in caught.value.detail and "did you mean" not in caught.value.detail
+    assert "(its name is not shown: it may be part of a password)" in caught.value.detail
     with pytest.raises(NonceStoreError, match=r"'ssl_cert_reqs' \(a TLS option: use rediss://\)"):
         RedisNonceStore.from_url("redis://127.0.0.1:6379/0?ssl_cert_reqs=none")
 
@@ -100,7 +102,9 @@ def test_the_derived_options_match_what_redis_py_takes() -> None:
         assert {"username", "password", "client_name", "max_connections", "health_check_interval"} <= known
     options = redis_store.redis_url_options
     assert {"ssl_ca_certs", "ssl_cert_reqs", "ssl_check_hostname"} <= options("rediss")
-    assert "ssl_check_hostname" not in options("redis") and "path" in options("unix")
+    assert "ssl_check_hostname" not in options("redis") and "socket_keepalive" not in options("unix")
+    # only what a URL's text can set: not the settings that take Python objects
+    assert not {"retry", "parser_class", "event_dispatcher", "redis_connect_func", "socket_type"} & options("redis")
     assert "prefix" not in options("redis")  # ours, not redis-py's
 
 
@@ -116,9 +120,53 @@ def test_what_is_refused_would_have_failed_every_connection() -> None:
 
 def test_the_rate_limiter_refuses_unknown_options_too() -> None:
     # It fails open: a misspelt option would have switched the abuse limit off without a word.
-    with pytest.raises(ValueError, match=r"^unknown Redis URL option 'prefix'; redis:// URLs take the connection"):
+    with pytest.raises(ValueError, match=r"^Redis URL option 'prefix' cannot be used here: pass prefix= to Redis"):
         RedisRateLimiter.from_url(f"{REDIS_URL}?prefix=a:")  # the limiter's prefix is an argument, not a URL option
+    with pytest.raises(ValueError, match=r"'socket_timeout' cannot be used here: the rate limiter's Redis timeouts"):
+        RedisRateLimiter.from_url(f"{REDIS_URL}?socket_timeout=1e9")
     with pytest.raises(ValueError, match=r"'max_conections' \(did you mean 'max_connections'\?\)"):
         RedisRateLimiter.from_url(f"{REDIS_URL}?max_conections=3")
     limiter = RedisRateLimiter.from_url(f"{REDIS_URL}?db=0&client_name=df-test")
     limiter.client.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0?password=hunter2&hunter3",  # an unescaped '&' in a password
+        "redis://127.0.0.1:6379/0?password=S3cr&Et=x",
+        "redis://:ab?cd&ef@127.0.0.1:6379/0",  # a '?' in the userinfo
+        "redis://127.0.0.1:6379/0?password=x&prefx=a",  # even a likely misspelling, after a password
+    ],
+)
+def test_the_tail_of_a_password_is_never_shown(url: str) -> None:
+    with pytest.raises(NonceStoreError) as caught:
+        RedisNonceStore.from_url(url)
+    assert caught.value.reason.value == "invalid_configuration"
+    for part in ("hunter", "S3cr", "Et", "cd", "ef", "prefx"):
+        assert f"'{part}" not in str(caught.value)
+    assert "(its name is not shown: it may be part of a password)" in caught.value.detail
+
+
+@pytest.mark.parametrize("name", ["retry", "parser_class", "event_dispatcher", "driver_info", "socket_type"])
+def test_a_setting_that_takes_a_python_object_is_refused_by_name(name: str) -> None:
+    """redis-py takes these as keywords, but a URL can only give text: every check would fail (503)
+    and the fail-open rate limiter would admit everything."""
+    expected = rf"^(invalid_configuration: )?Redis URL option '{name}' cannot be set in a URL \(redis-py wants a Python object"
+    with pytest.raises(NonceStoreError, match=expected):
+        RedisNonceStore.from_url(f"{REDIS_URL}?{name}=x")
+    with pytest.raises(ValueError, match=expected):
+        RedisRateLimiter.from_url(f"{REDIS_URL}?{name}=x")
+
+
+@pytest.mark.parametrize("name", ["socket_timeout", "socket_connect_timeout"])
+def test_socket_timeouts_go_through_the_checked_timeout(name: str) -> None:
+    """In redis-py a URL option wins over from_url's keywords: ``?socket_timeout=1e9`` would undo the
+    store's checked ``timeout`` (a hung Redis would hang requests instead of a 503)."""
+    with pytest.raises(NonceStoreError, match=rf"^invalid_configuration: Redis URL option '{name}' cannot be used here: timeout= sets it"):
+        RedisNonceStore.from_url(f"{REDIS_URL}?timeout=1&{name}=1e9")
+
+
+def test_an_option_given_twice_is_refused() -> None:
+    with pytest.raises(NonceStoreError, match=r"^invalid_configuration: Redis URL option 'prefix' is given twice \(which one should win\?\)$"):
+        open_nonce_store(f"{REDIS_URL}?prefix=a:&prefix=b:")

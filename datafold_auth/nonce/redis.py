@@ -24,18 +24,17 @@ Under an event loop (the ASGI middleware) the store is asked through
 from __future__ import annotations
 
 import asyncio
-import difflib
 import functools
 import inspect
 import math
-import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import NonceStoreError
+from ..errors import NonceStoreError, Reason
 from ..registry.hookspecs import hookimpl
+from ..urloptions import option_problem
 
 DEFAULT_PREFIX = "datafold:nonce:"
 """Key prefix unless the URL or the constructor gives another one."""
@@ -53,11 +52,20 @@ ASYNC_MAX_CONNECTIONS = 32
 requests at once wait for a free one, up to the store's timeout, then fail closed (503)."""
 
 
-_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-"""What a misspelt option name may look like; anything else (``password:secret``) is not echoed."""
-
 STORE_URL_OPTIONS = ("prefix", "timeout")
 """The query options :meth:`RedisNonceStore.from_url` reads itself; the others go to redis-py."""
+
+TEXT_OPTIONS = frozenset(
+    {"client_name", "username", "password", "lib_name", "lib_version", "ssl_keyfile", "ssl_certfile"}
+    | {"ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data", "ssl_password", "ssl_ciphers"}
+)
+"""Connection settings that take text as it is (redis-py has no parser for them but uses the string)."""
+
+STORE_FIXED_OPTIONS = {
+    "socket_timeout": "timeout= sets it (seconds, finite, above 0)",
+    "socket_connect_timeout": "timeout= sets it (seconds, finite, above 0)",
+}
+"""redis-py options a nonce store URL may not carry, and why: they would override the checked ``timeout``."""
 
 
 def _keyword_names(klass: type) -> set[str]:
@@ -77,7 +85,6 @@ def _keyword_names(klass: type) -> set[str]:
     return names
 
 
-@functools.lru_cache(maxsize=8)
 def redis_url_options(scheme: str) -> frozenset[str]:
     """The query options a Redis URL with this scheme may carry, derived from the installed redis-py.
 
@@ -86,7 +93,9 @@ def redis_url_options(scheme: str) -> frozenset[str]:
     ``UnixDomainSocketConnection``): an option neither takes fails every connection with a
     ``TypeError``. Known are the options of the connection class of both the blocking and the
     ``redis.asyncio`` client (a store uses both) and the pool options redis-py parses from URLs
-    (``URL_QUERY_ARGUMENT_PARSERS``: ``max_connections``); not :data:`STORE_URL_OPTIONS`.
+    (``URL_QUERY_ARGUMENT_PARSERS``: ``max_connections``), and of those only the ones a URL's text
+    can set: those redis-py parses (``db``, ``health_check_interval``, ...) and :data:`TEXT_OPTIONS`
+    (not ``retry`` or ``parser_class``, which take Python objects); not :data:`STORE_URL_OPTIONS`.
 
     Args:
         scheme: ``"redis"``, ``"rediss"`` or ``"unix"``.
@@ -94,6 +103,12 @@ def redis_url_options(scheme: str) -> frozenset[str]:
     Raises:
         ImportError: the ``redis`` package is missing.
     """
+    return _options(scheme)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _options(scheme: str) -> tuple[frozenset[str], frozenset[str]]:
+    """``(what a URL may set, every keyword redis-py takes)`` for :func:`redis_url_options`."""
     import redis.asyncio.connection
     import redis.connection
 
@@ -108,42 +123,49 @@ def redis_url_options(scheme: str) -> frozenset[str]:
         redis.asyncio.connection.BlockingConnectionPool
     )
     parsed_pool_options = pool & set(redis.connection.URL_QUERY_ARGUMENT_PARSERS)
-    return frozenset((_keyword_names(sync_class) & _keyword_names(async_class)) | parsed_pool_options)
+    taken = (_keyword_names(sync_class) & _keyword_names(async_class)) | parsed_pool_options
+    return frozenset(taken & (set(redis.connection.URL_QUERY_ARGUMENT_PARSERS) | TEXT_OPTIONS)), frozenset(taken)
 
 
-def unknown_url_option(scheme: str, names: Iterable[str], own: tuple[str, ...] = STORE_URL_OPTIONS) -> str | None:
+def unknown_url_option(
+    scheme: str,
+    names: Iterable[str],
+    own: tuple[str, ...] = STORE_URL_OPTIONS,
+    fixed: Mapping[str, str] = STORE_FIXED_OPTIONS,
+) -> str | None:
     """The error message for the first of ``names`` (the query option names of a Redis URL) that is
-    neither in ``own`` (the options the caller reads itself) nor in :func:`redis_url_options`, with
-    the closest known name when one is close; ``None`` if all are known (or the scheme is none of
-    redis-py's, which it refuses itself). Names only, never a value (it may be a password), and a
-    "name" that is no name (``password:secret``) is not shown.
+    neither in ``own`` (the options the caller reads itself) nor in :func:`redis_url_options`, or
+    that is given twice (:func:`datafold_auth.urloptions.option_problem`), with the closest known
+    name when one is close; or that is in ``fixed`` (options the caller sets itself: the message
+    says why). ``None`` if all are fine (or the scheme is none of redis-py's, which it refuses
+    itself). Never a value (it may be a password), and an unknown name only when it is a likely
+    misspelling (see :func:`~datafold_auth.urloptions.option_problem`).
 
     Raises:
         ImportError: the ``redis`` package is missing.
     """
     if scheme not in ("redis", "rediss", "unix"):
         return None
-    known = redis_url_options(scheme) | set(own)
+    names = list(names)
     for name in names:
-        if name in known:
-            continue
-        if not _OPTION_NAME.fullmatch(name):
-            shown, hint = "(not a name=value pair; not shown, it may hold a secret)", ""
-        else:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            shown = repr(name)
-            if close:
-                hint = f" (did you mean {close[0]!r}?)"
-            elif scheme == "redis" and name in redis_url_options("rediss"):
-                hint = " (a TLS option: use rediss://)"
-            else:
-                hint = ""
-        takes = f"{', '.join(own)} and " if own else ""
+        if name in fixed:
+            return f"Redis URL option {name!r} cannot be used here: {fixed[name]}"
+    known = (redis_url_options(scheme) - set(fixed)) | set(own)
+    problem = option_problem(names, known, what="Redis URL")
+    if problem is None or not problem.startswith("unknown"):
+        return problem
+    unknown = next(name for name in names if name not in known)
+    if scheme == "redis" and unknown in redis_url_options("rediss") - redis_url_options("redis"):
+        problem = f"unknown Redis URL option {unknown!r} (a TLS option: use rediss://)"
+    elif unknown in _options(scheme)[1]:  # a real redis-py setting, so no password: name it
         return (
-            f"unknown Redis URL option {shown}{hint}; {scheme}:// URLs take {takes}"
-            "the connection settings of redis-py (db, password, client_name, ...)"
+            f"Redis URL option {unknown!r} cannot be set in a URL (redis-py wants a Python object, not text): "
+            "build the redis.Redis client yourself and pass it to RedisNonceStore"
         )
-    return None
+    takes = f"{', '.join(own)} and " if own else ""
+    return (
+        f"{problem}; {scheme}:// URLs take {takes}the connection settings of redis-py (db, password, client_name, ...)"
+    )
 
 
 def _pool_settings(client: Any) -> dict[str, Any] | None:
@@ -224,9 +246,10 @@ class RedisNonceStore:
         query parameters.
 
         Raises:
-            NonceStoreError: the ``redis`` package is missing, the URL is malformed, a query option
-                is unknown (a misspelt ``prefx=`` would otherwise fail every connection; see
-                :func:`redis_url_options`) or the timeout is not a positive finite number.
+            NonceStoreError: the ``redis`` package is missing; with reason ``invalid_configuration``:
+                the URL is malformed, a query option is unknown or given twice (a misspelt ``prefx=``
+                would otherwise fail every connection; see :func:`redis_url_options`), or the
+                timeout is not a positive finite number.
         """
         try:
             import redis
@@ -236,16 +259,21 @@ class RedisNonceStore:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
         unknown = unknown_url_option(parts.scheme, (name for name, _ in pairs))
         if unknown is not None:
-            raise NonceStoreError(unknown)
+            raise NonceStoreError(unknown, Reason.INVALID_CONFIGURATION)
         query = dict(pairs)
         prefix = prefix if prefix is not None else query.pop("prefix", DEFAULT_PREFIX)
         query.pop("prefix", None)
         try:
             seconds = float(timeout if timeout is not None else query.pop("timeout", 1.0))
         except ValueError:
-            raise NonceStoreError("timeout must be a number of seconds") from None
+            raise NonceStoreError(
+                "Redis URL option timeout must be a number of seconds", Reason.INVALID_CONFIGURATION
+            ) from None
         if not (math.isfinite(seconds) and seconds > 0):  # else every command fails: 503s for ever
-            raise NonceStoreError(f"timeout must be a positive number of seconds, not {seconds}")
+            raise NonceStoreError(
+                f"Redis URL option timeout must be a positive number of seconds, not {seconds}",
+                Reason.INVALID_CONFIGURATION,
+            )
         query.pop("timeout", None)
         rest = urlencode(query)
         if parts.scheme == "unix":  # urlunsplit would drop the "//" of unix:///path
@@ -255,7 +283,7 @@ class RedisNonceStore:
         try:
             client = redis.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
         except ValueError as exc:
-            raise NonceStoreError(f"invalid Redis URL: {exc}") from None
+            raise NonceStoreError(f"invalid Redis URL: {exc}", Reason.INVALID_CONFIGURATION) from None
 
         def async_client() -> Any:
             import redis.asyncio

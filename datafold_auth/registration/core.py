@@ -126,8 +126,9 @@ class ScopeNotAllowed(RegistrationError):
 
     Attributes:
         refused: the refused scopes, as the client sent them, in its order. The answer carries
-            them as the ``refused_scopes`` member: the client's own input, so no oracle (the
-            scopes the server allows are never listed).
+            them as the ``refused_scopes`` member: the client's own input. It tells which of the
+            requested scopes are self-assignable (what registering with them would show anyway,
+            since anyone may register); the server's other allowed scopes are never listed.
     """
 
     default_reason = R.SCOPE_NOT_ALLOWED

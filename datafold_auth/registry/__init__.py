@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import pluggy
 
 from ..audit import AuditContext, AuditEntry, AuditEvent
-from ..errors import RegistryError
+from ..errors import Reason, RegistryError
 from . import hookspecs
 from .memory import MemoryRegistry
 from .records import TRANSITIONS, KeyRecord, KeyStatus, allowed_from
@@ -202,13 +202,17 @@ def open_registry(url: str, **options: Any) -> KeyRegistry:
     ``remote+https://auth.example/register`` (read-only).
 
     Raises:
-        RegistryError: no installed plugin handles the URL's scheme.
+        RegistryError: no installed plugin handles the URL's scheme (reason
+            ``invalid_configuration``), or the plugin's own errors (for ``postgresql://``: an
+            unknown or repeated query option, ``invalid_configuration``; the database cannot be
+            reached, ``registry_unavailable``).
     """
     registry = plugin_manager().hook.datafold_auth_open_registry(url=url, options=options)
     if registry is None:
         raise RegistryError(
             f"no registry plugin handles {url.split(':', 1)[0]!r} URLs "
-            "(built in: memory://, sqlite:///path, postgresql://, remote+https://)"
+            "(built in: memory://, sqlite:///path, postgresql://, remote+https://)",
+            Reason.INVALID_CONFIGURATION,
         )
     return registry  # type: ignore[no-any-return]
 
@@ -220,13 +224,16 @@ def open_nonce_store(url: str, **options: Any) -> Any:
     (needs the ``redis`` extra).
 
     Raises:
-        RegistryError: no installed plugin handles the URL's scheme.
+        RegistryError: no installed plugin handles the URL's scheme (reason ``invalid_configuration``).
+        NonceStoreError: the plugin's own errors (for ``redis://``: an unknown or repeated query
+            option or a bad timeout, reason ``invalid_configuration``).
     """
     store = plugin_manager().hook.datafold_auth_open_nonce_store(url=url, options=options)
     if store is None:
         raise RegistryError(
             f"no nonce store plugin handles {url.split(':', 1)[0]!r} URLs "
-            "(built in: memory://, sqlite:///path, redis://, rediss://, unix:///path)"
+            "(built in: memory://, sqlite:///path, redis://, rediss://, unix:///path)",
+            Reason.INVALID_CONFIGURATION,
         )
     return store
 

@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..audit import GENESIS_HASH, AuditContext, AuditEntry, AuditEvent, canonical_json, chain, publish
 from ..errors import DatafoldAuthError, Reason, RegistryError
+from ..urloptions import option_problem
 from . import base
 from .hookspecs import hookimpl
 from .records import KeyRecord, KeyStatus
@@ -174,6 +175,13 @@ def _entry(row: Sequence[Any]) -> AuditEntry:
     return AuditEntry(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], data, row[9], row[10])
 
 
+def _libpq_parameters() -> frozenset[str]:
+    """The connection parameters the installed libpq knows (``sslmode``, ``connect_timeout``, ...)."""
+    import psycopg.pq
+
+    return frozenset(option.keyword.decode("ascii") for option in psycopg.pq.Conninfo.get_defaults())
+
+
 def split_url(url: str) -> tuple[str, dict[str, str]]:
     """``(libpq conninfo URL, {schema, pool_min, pool_max, pool_timeout})`` from a registry URL.
 
@@ -198,9 +206,10 @@ class PostgresRegistry:
         connect_timeout: seconds to wait for a new connection (default 5).
 
     Raises:
-        RegistryError: psycopg is not installed, the database cannot be reached,
-            the schema name is invalid, a pool option is out of range (before any
-            connection is tried), or the schema is newer than this software.
+        RegistryError: psycopg is not installed, the database cannot be reached, or the schema is
+            newer than this software; with reason ``invalid_configuration`` (before any connection
+            is tried): the schema name is invalid, a pool option is out of range, or libpq cannot
+            parse ``conninfo`` (an unknown parameter, say).
     """
 
     blocking = True
@@ -217,17 +226,24 @@ class PostgresRegistry:
     ) -> None:
         try:
             import psycopg
+            import psycopg.conninfo
             from psycopg_pool import ConnectionPool
         except ImportError:  # pragma: no cover - depends on the installation
             raise RegistryError("the PostgreSQL registry needs: pip install 'datafold-auth[postgres]'") from None
+        bad = Reason.INVALID_CONFIGURATION
         if not SCHEMA_RE.fullmatch(schema):
-            raise RegistryError(f"invalid schema name {schema!r} (lowercase letters, digits, _)")
+            raise RegistryError(f"invalid schema name {schema!r} (lowercase letters, digits, _)", bad)
         if not 0 <= pool_min <= pool_max or pool_max < 1:
             raise RegistryError(
-                f"pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1 (not {pool_min}, {pool_max})"
+                f"pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1 (not {pool_min}, {pool_max})", bad
             )
         if not (math.isfinite(pool_timeout) and pool_timeout > 0) or connect_timeout < 1:
-            raise RegistryError("pool_timeout must be a positive number of seconds and connect_timeout at least 1")
+            raise RegistryError("pool_timeout must be a positive number of seconds and connect_timeout at least 1", bad)
+        try:  # libpq refuses an unknown parameter only when it connects: after the pool timeout
+            psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError:
+            # not libpq's text: it may quote part of the string, password included
+            raise RegistryError("invalid PostgreSQL connection string (libpq cannot parse it)", bad) from None
         self._psycopg = psycopg
         self.schema = schema
         self.conninfo = conninfo
@@ -470,15 +486,28 @@ def open_postgres(url: str, **options: Any) -> PostgresRegistry:
     """A :class:`PostgresRegistry` for a ``postgresql://`` URL (see the module docstring); ``options`` win.
 
     Raises:
-        RegistryError: as :class:`PostgresRegistry`; a pool option that is not a number.
+        RegistryError: as :class:`PostgresRegistry`; with reason ``invalid_configuration``: a query
+            option that is neither ours nor libpq's, or given twice (named, with the closest known
+            name: :func:`datafold_auth.urloptions.option_problem`), or a pool option that is not a number.
     """
+    names = [name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+    problem = option_problem(names, _POOL_OPTIONS | _libpq_parameters(), what="PostgreSQL URL")
+    if problem is not None:
+        if problem.startswith("unknown"):
+            problem += (
+                f"; postgresql:// URLs take {', '.join(sorted(_POOL_OPTIONS))} and libpq's connection "
+                "parameters (sslmode, connect_timeout, application_name, ...)"
+            )
+        raise RegistryError(problem, Reason.INVALID_CONFIGURATION)
     conninfo, ours = split_url(url)
     merged: dict[str, Any] = {}
     try:
         for name, value in ours.items():
             merged[name] = value if name == "schema" else (float(value) if name == "pool_timeout" else int(value))
     except ValueError:
-        raise RegistryError("pool_min, pool_max and pool_timeout must be numbers") from None
+        raise RegistryError(
+            "pool_min, pool_max and pool_timeout must be numbers", Reason.INVALID_CONFIGURATION
+        ) from None
     merged.update(options)
     return PostgresRegistry(conninfo, **merged)
 

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import requests
 
-from ..errors import DatafoldAuthError, RegistryError
+from ..errors import DatafoldAuthError, Reason, RegistryError
 from . import CachedRegistry
 from .hookspecs import hookimpl
 from .records import KeyRecord
@@ -52,7 +52,7 @@ class HTTPKeyLookup:
 
     def __init__(self, base_url: str, *, timeout: float = 2.0, headers: dict[str, str] | None = None) -> None:
         if not base_url.startswith(("http://", "https://")):
-            raise RegistryError("a remote registry URL is remote+http(s)://host/mount")
+            raise RegistryError("a remote registry URL is remote+http(s)://host/mount", Reason.INVALID_CONFIGURATION)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.headers = {"Accept": "application/json", "Cache-Control": "no-cache", **(headers or {})}
