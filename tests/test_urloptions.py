@@ -54,7 +54,7 @@ def test_a_misspelt_postgres_option_is_refused_before_connecting() -> None:
         open_registry("postgresql://u:s3cret@127.0.0.1:1/db?SCHEMA=x")
     with pytest.raises(RegistryError, match="'sslmdoe' \\(did you mean 'sslmode'\\?\\)"):  # libpq's names too
         open_registry("postgresql://u:s3cret@127.0.0.1:1/db?sslmdoe=disable")
-    with pytest.raises(RegistryError, match="^invalid_configuration: PostgreSQL URL option 'schema' is given twice"):
+    with pytest.raises(RegistryError, match=r"^invalid_configuration: PostgreSQL URL option 'schema' is given twice"):
         open_registry("postgresql://127.0.0.1:1/db?schema=a&schema=b")
 
 
