@@ -143,6 +143,7 @@ _LIMITER_FIXED_OPTIONS = {
     "prefix": "pass prefix= to RedisRateLimiter.from_url",
     "socket_timeout": "the rate limiter's Redis timeouts are fixed at 1 s",
     "socket_connect_timeout": "the rate limiter's Redis timeouts are fixed at 1 s",
+    "timeout": "the rate limiter's Redis timeouts are fixed at 1 s",
 }
 """Options a rate limiter URL may not carry, and why (:func:`~datafold_auth.nonce.redis.unknown_url_option`)."""
 
@@ -182,18 +183,20 @@ class RedisRateLimiter:
             ValueError: the URL is malformed or has a query option redis-py does not take (checked
                 here: this limiter fails open, so a misspelt option would switch it off silently).
         """
-        from urllib.parse import parse_qsl, urlsplit
-
         import redis
 
-        from .nonce.redis import unknown_url_option
+        from .nonce.redis import INVALID_URL, unknown_url_option
+        from .urloptions import split_query_url
 
-        parts = urlsplit(url)
-        names = (name for name, _ in parse_qsl(parts.query, keep_blank_values=True))
-        unknown = unknown_url_option(parts.scheme, names, own=(), fixed=_LIMITER_FIXED_OPTIONS)
+        parts, pairs = split_query_url(url, what="Redis URL")
+        unknown = unknown_url_option(parts.scheme, (name for name, _ in pairs), own=(), fixed=_LIMITER_FIXED_OPTIONS)
         if unknown is not None:
             raise ValueError(unknown)
-        return cls(redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0), **options)
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        except ValueError:  # not redis-py's text: it may quote part of the URL, password included
+            raise ValueError(INVALID_URL) from None
+        return cls(client, **options)
 
     def hit(self, client: str, now: float) -> float | None:
         """See :meth:`RateLimiter.hit`."""

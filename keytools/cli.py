@@ -27,7 +27,6 @@ import argparse
 import importlib
 import os
 import pkgutil
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, cast
@@ -44,6 +43,7 @@ from .common import (
     EXIT_WRONG_PASSPHRASE,
     KeytoolsError,
     add_store_arguments,
+    printable,
     wipe_secrets,
 )
 
@@ -65,15 +65,6 @@ class _Parser(argparse.ArgumentParser):
         if KEYID_RE.fullmatch(arg_string):
             return None
         return super()._parse_optional(arg_string)
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """``text`` with its C0 and C1 control characters (ESC, BEL, CR, ...; not newline or tab)
-    written ``\\xNN``: what a server sends (a reason, a status, a label) must not drive the terminal."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 class _PrintableStream:

@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -535,6 +536,18 @@ def kdf_from_args(args: argparse.Namespace) -> KdfParams:
         raise UsageError(exc.detail) from None
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 controls (not newline or tab), line and paragraph separators, bidi overrides and isolates."""
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (ESC, BEL, CR, C1, DEL; not newline or tab), Unicode line
+    separators and bidi controls written ``\\uXXXX``: what a server sends (a reason, a status, a label)
+    must not drive the terminal or reorder it. The same escape is valid inside a JSON string, so JSON
+    output stays JSON (json.dumps writes C0 as ``\\u00XX`` itself, never raw)."""
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 __all__ = [
     "INACTIVE_STATUSES",
     "BACKUP_PASSPHRASE",
@@ -560,6 +573,7 @@ __all__ = [
     "add_name_argument",
     "add_passphrase_arguments",
     "add_store_arguments",
+    "printable",
     "aligned",
     "candidate_stores",
     "describe",

@@ -383,7 +383,7 @@ def _hostile_server(environ: dict[str, Any], start_response: Any) -> list[bytes]
         }
     else:
         start_response("201 Created", [("Content-Type", "application/json")])
-        doc = {"keyid": "\x1b[31mRED", "client_id": "c\x9b0m", "status": "active\x1b]0;PWNED\x07"}
+        doc = {"keyid": "\x1b[31mRED", "client_id": "c\x9b0m", "status": "active\x1b]0;PWNED\x07\x9b\x7f"}
     return [json.dumps(doc).encode()]
 
 
@@ -402,10 +402,16 @@ def test_server_text_cannot_drive_the_terminal(tmp_path: Path, capsys: Any, monk
         accepted = run("register", f"{base}/accept/keys", "--passphrase-file", pass_file)
     assert refused.code == 1
     assert refused.err == (
-        "keytools: error: registration refused: HTTP 403 scope_not_allowed\\x1b[2K FAKE: registered OK "
-        "(\\x1b]0;PWNED\\x07\\x1b[31mred); refused scopes: read\n"
+        "keytools: error: registration refused: HTTP 403 scope_not_allowed\\u001b[2K FAKE: registered OK "
+        "(\\u001b]0;PWNED\\u0007\\u001b[31mred); refused scopes: read\n"
     )
     assert accepted.code == 0
-    assert accepted.out.splitlines()[0] == "registered keyid \\x1b[31mRED as client 'c\\x9b0m': status active\\x1b]0;PWNED\\x07"
-    for text in (refused.err, accepted.out):
+    assert accepted.out.splitlines()[0] == (
+        "registered keyid \\u001b[31mRED as client 'c\\x9b0m': status active\\u001b]0;PWNED\\u0007\\u009b\\u007f"
+    )
+    # what keytools kept of the answer (the status, in the key's metadata) stays JSON in --json output
+    listed = run("list", "--json")
+    assert listed.code == 0
+    assert list(json.loads(listed.out)[0]["server_status"].values()) == ["active\x1b]0;PWNED\x07\x9b\x7f"]
+    for text in (refused.err, accepted.out, listed.out):
         assert not any(ch in text for ch in "\x1b\x07\r\x9b")

@@ -145,14 +145,16 @@ def test_the_tail_of_a_password_is_never_shown(url: str) -> None:
     assert caught.value.reason.value == "invalid_configuration"
     for part in ("hunter", "S3cr", "Et", "cd", "ef", "prefx"):
         assert f"'{part}" not in str(caught.value)
-    assert "(its name is not shown: it may be part of a password)" in caught.value.detail
+    assert "not shown" in caught.value.detail
 
 
 @pytest.mark.parametrize("name", ["retry", "parser_class", "event_dispatcher", "driver_info", "socket_type"])
 def test_a_setting_that_takes_a_python_object_is_refused_by_name(name: str) -> None:
     """redis-py takes these as keywords, but a URL can only give text: every check would fail (503)
     and the fail-open rate limiter would admit everything."""
-    expected = rf"^(invalid_configuration: )?Redis URL option '{name}' cannot be set in a URL \(redis-py wants a Python object"
+    expected = (
+        rf"^(invalid_configuration: )?Redis URL option '{name}' cannot be set in a URL \(redis-py wants a Python object"
+    )
     with pytest.raises(NonceStoreError, match=expected):
         RedisNonceStore.from_url(f"{REDIS_URL}?{name}=x")
     with pytest.raises(ValueError, match=expected):
@@ -163,10 +165,16 @@ def test_a_setting_that_takes_a_python_object_is_refused_by_name(name: str) -> N
 def test_socket_timeouts_go_through_the_checked_timeout(name: str) -> None:
     """In redis-py a URL option wins over from_url's keywords: ``?socket_timeout=1e9`` would undo the
     store's checked ``timeout`` (a hung Redis would hang requests instead of a 503)."""
-    with pytest.raises(NonceStoreError, match=rf"^invalid_configuration: Redis URL option '{name}' cannot be used here: timeout= sets it"):
+    with pytest.raises(
+        NonceStoreError,
+        match=rf"^invalid_configuration: Redis URL option '{name}' cannot be used here: timeout= sets it",
+    ):
         RedisNonceStore.from_url(f"{REDIS_URL}?timeout=1&{name}=1e9")
 
 
 def test_an_option_given_twice_is_refused() -> None:
-    with pytest.raises(NonceStoreError, match=r"^invalid_configuration: Redis URL option 'prefix' is given twice \(which one should win\?\)$"):
+    with pytest.raises(
+        NonceStoreError,
+        match=r"^invalid_configuration: Redis URL option 'prefix' is given twice \(which one should win\?\)$",
+    ):
         open_nonce_store(f"{REDIS_URL}?prefix=a:&prefix=b:")

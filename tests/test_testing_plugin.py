@@ -353,6 +353,14 @@ def test_registry_option_errors_are_readable(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*datafold-auth: cannot open the registry 'nosuch://x': *no registry plugin handles 'nosuch' URLs*"]
     )
+    # a password in the URL does not reach the report (CI logs keep it)
+    secret_url = "postgresql://app:TopSecretPw@127.0.0.1:1/db?password=Other5ecret&pool_timeout=0.2&connect_timeout=1"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--datafold-registry={secret_url}")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        ["*cannot open the registry 'postgresql://app:***@127.0.0.1:1/db?password=***&pool_timeout=0.2&connect*"]
+    )
+    assert "TopSecretPw" not in result.stdout.str() and "Other5ecret" not in result.stdout.str()
 
 
 def test_help_lists_the_options(pytester: pytest.Pytester) -> None:

@@ -30,11 +30,11 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlunsplit
 
 from ..errors import NonceStoreError, Reason
 from ..registry.hookspecs import hookimpl
-from ..urloptions import option_problem
+from ..urloptions import SECRET_OPTIONS, option_problem, split_query_url
 
 DEFAULT_PREFIX = "datafold:nonce:"
 """Key prefix unless the URL or the constructor gives another one."""
@@ -55,8 +55,11 @@ requests at once wait for a free one, up to the store's timeout, then fail close
 STORE_URL_OPTIONS = ("prefix", "timeout")
 """The query options :meth:`RedisNonceStore.from_url` reads itself; the others go to redis-py."""
 
+INVALID_URL = "invalid Redis URL (redis-py cannot parse it; not shown, it may hold a password)"
+
 TEXT_OPTIONS = frozenset(
-    {"client_name", "username", "password", "lib_name", "lib_version", "ssl_keyfile", "ssl_certfile"}
+    {"client_name", "username", "password", "lib_name", "lib_version", "encoding", "encoding_errors"}
+    | {"ssl_keyfile", "ssl_certfile"}
     | {"ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data", "ssl_password", "ssl_ciphers"}
 )
 """Connection settings that take text as it is (redis-py has no parser for them but uses the string)."""
@@ -154,13 +157,16 @@ def unknown_url_option(
     problem = option_problem(names, known, what="Redis URL")
     if problem is None or not problem.startswith("unknown"):
         return problem
-    unknown = next(name for name in names if name not in known)
-    if scheme == "redis" and unknown in redis_url_options("rediss") - redis_url_options("redis"):
+    position = next(i for i, name in enumerate(names) if name not in known)
+    unknown = names[position]
+    if SECRET_OPTIONS.intersection(names[:position]):  # maybe the tail of a password: name nothing
+        pass
+    elif scheme == "redis" and unknown in redis_url_options("rediss") - redis_url_options("redis"):
         problem = f"unknown Redis URL option {unknown!r} (a TLS option: use rediss://)"
     elif unknown in _options(scheme)[1]:  # a real redis-py setting, so no password: name it
         return (
             f"Redis URL option {unknown!r} cannot be set in a URL (redis-py wants a Python object, not text): "
-            "build the redis.Redis client yourself and pass it to RedisNonceStore"
+            "build the redis.Redis client yourself and pass it in"
         )
     takes = f"{', '.join(own)} and " if own else ""
     return (
@@ -255,8 +261,10 @@ class RedisNonceStore:
             import redis
         except ImportError:  # pragma: no cover - depends on the installation
             raise NonceStoreError("the Redis nonce store needs: pip install 'datafold-auth[redis]'") from None
-        parts = urlsplit(url)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        try:
+            parts, pairs = split_query_url(url, what="Redis URL")
+        except ValueError as exc:
+            raise NonceStoreError(str(exc), Reason.INVALID_CONFIGURATION) from None
         unknown = unknown_url_option(parts.scheme, (name for name, _ in pairs))
         if unknown is not None:
             raise NonceStoreError(unknown, Reason.INVALID_CONFIGURATION)
@@ -282,8 +290,9 @@ class RedisNonceStore:
             clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         try:
             client = redis.Redis.from_url(clean, socket_timeout=seconds, socket_connect_timeout=seconds)
-        except ValueError as exc:
-            raise NonceStoreError(f"invalid Redis URL: {exc}", Reason.INVALID_CONFIGURATION) from None
+        except ValueError:
+            # not redis-py's text: it may quote part of the URL, password included
+            raise NonceStoreError(INVALID_URL, Reason.INVALID_CONFIGURATION) from None
 
         def async_client() -> Any:
             import redis.asyncio

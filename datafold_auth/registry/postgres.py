@@ -31,11 +31,11 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from ..audit import GENESIS_HASH, AuditContext, AuditEntry, AuditEvent, canonical_json, chain, publish
 from ..errors import DatafoldAuthError, Reason, RegistryError
-from ..urloptions import option_problem
+from ..urloptions import option_problem, split_query_url
 from . import base
 from .hookspecs import hookimpl
 from .records import KeyRecord, KeyStatus
@@ -185,13 +185,21 @@ def _libpq_parameters() -> frozenset[str]:
 def split_url(url: str) -> tuple[str, dict[str, str]]:
     """``(libpq conninfo URL, {schema, pool_min, pool_max, pool_timeout})`` from a registry URL.
 
-    ``postgres://`` is accepted as ``postgresql://``.
+    ``postgres://`` is accepted as ``postgresql://``. The other query options go to libpq as they
+    were written (libpq decodes ``%XX`` but reads ``+`` as itself), and ``postgresql:///db`` (no host:
+    the local socket) keeps its ``//``.
     """
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k in _POOL_OPTIONS}
-    rest = [(k, v) for k, v in query if k not in _POOL_OPTIONS]
-    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    ours: dict[str, str] = {}
+    rest: list[str] = []
+    for raw in parts.query.split("&"):
+        name, _, value = raw.partition("=")
+        if unquote(name) in _POOL_OPTIONS:
+            ours[unquote(name)] = unquote(value)
+        elif raw:
+            rest.append(raw)
+    query = "&".join(rest)
+    conninfo = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
     return conninfo, ours
 
 
@@ -203,7 +211,8 @@ class PostgresRegistry:
         schema: the schema holding the tables (created if missing; default ``public``).
         pool_min, pool_max: connection pool size (defaults 1 and 10).
         pool_timeout: seconds to wait for a pooled connection (default 5).
-        connect_timeout: seconds to wait for a new connection (default 5).
+        connect_timeout: seconds to wait for a new connection (default: the connection string's
+            ``connect_timeout``, else 5).
 
     Raises:
         RegistryError: psycopg is not installed, the database cannot be reached, or the schema is
@@ -222,7 +231,7 @@ class PostgresRegistry:
         pool_min: int = 1,
         pool_max: int = 10,
         pool_timeout: float = 5.0,
-        connect_timeout: int = 5,
+        connect_timeout: int | None = None,
     ) -> None:
         try:
             import psycopg
@@ -237,17 +246,26 @@ class PostgresRegistry:
             raise RegistryError(
                 f"pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1 (not {pool_min}, {pool_max})", bad
             )
-        if not (math.isfinite(pool_timeout) and pool_timeout > 0) or connect_timeout < 1:
-            raise RegistryError("pool_timeout must be a positive number of seconds and connect_timeout at least 1", bad)
         try:  # libpq refuses an unknown parameter only when it connects: after the pool timeout
-            psycopg.conninfo.conninfo_to_dict(conninfo)
-        except psycopg.ProgrammingError:
+            params = psycopg.conninfo.conninfo_to_dict(conninfo)
+        except (psycopg.ProgrammingError, UnicodeError):
             # not libpq's text: it may quote part of the string, password included
             raise RegistryError("invalid PostgreSQL connection string (libpq cannot parse it)", bad) from None
+        if connect_timeout is None:  # the connection string's, else 5 (the pool's keywords would override it)
+            try:
+                connect_timeout = int(str(params.get("connect_timeout", 5)))
+            except ValueError:
+                raise RegistryError("connect_timeout must be a whole number of seconds", bad) from None
+        if not (math.isfinite(pool_timeout) and pool_timeout > 0) or connect_timeout < 1:
+            raise RegistryError("pool_timeout must be a positive number of seconds and connect_timeout at least 1", bad)
         self._psycopg = psycopg
         self.schema = schema
         self.conninfo = conninfo
+        # the connection string's own options (e.g. "-c statement_timeout=2000") are kept: the
+        # pool's keywords would replace them
         options = f"-c search_path={schema}"
+        if params.get("options"):
+            options = f"{params['options']} {options}"
         self._pool = ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -490,8 +508,19 @@ def open_postgres(url: str, **options: Any) -> PostgresRegistry:
             option that is neither ours nor libpq's, or given twice (named, with the closest known
             name: :func:`datafold_auth.urloptions.option_problem`), or a pool option that is not a number.
     """
-    names = [name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
-    problem = option_problem(names, _POOL_OPTIONS | _libpq_parameters(), what="PostgreSQL URL")
+    try:
+        parts, pairs = split_query_url(url, what="PostgreSQL URL")
+    except ValueError as exc:
+        raise RegistryError(str(exc), Reason.INVALID_CONFIGURATION) from None
+    if parts.netloc.count("@") > 1:  # an '@' in the password: libpq would take the rest for the host
+        raise RegistryError(
+            "invalid PostgreSQL URL: percent-encode '@' in the user name or password (%40); not shown, "
+            "it may hold a password",
+            Reason.INVALID_CONFIGURATION,
+        )
+    names = [name for name, _ in pairs]
+    # "ssl=true" is libpq's URI alias of sslmode=require (not among its connection parameters)
+    problem = option_problem(names, _POOL_OPTIONS | _libpq_parameters() | {"ssl"}, what="PostgreSQL URL")
     if problem is not None:
         if problem.startswith("unknown"):
             problem += (

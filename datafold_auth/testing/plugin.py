@@ -22,6 +22,7 @@ from ..errors import RegistryError
 from ..profile import DEFAULT_POLICY, VerificationPolicy
 from ..registry import KeyRegistry
 from ..signer import Signer
+from ..urloptions import redacted
 from .clients import (
     ASGIClientFactory,
     HttpxAsyncClientFactory,
@@ -109,7 +110,8 @@ def datafold_registry(datafold_registry_factory: RegistryFactory, datafold_regis
     try:
         return datafold_registry_factory(datafold_registry_url)
     except Exception as exc:  # any backend's error is reported the same way
-        pytest.fail(f"datafold-auth: cannot open the registry {datafold_registry_url!r}: {exc}", pytrace=False)
+        where = redacted(datafold_registry_url)  # CI logs keep what a failed test prints
+        pytest.fail(f"datafold-auth: cannot open the registry {where!r}: {exc}", pytrace=False)
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from datafold_auth.message import Request
 from datafold_auth.registration import lifecycle_request
 from datafold_auth.registry import KeyRecord, KeyStatus, open_registry
 from datafold_auth.registry.base import register_with
+from datafold_auth.urloptions import redacted
 
 from ..common import (
     KeytoolsError,
@@ -183,7 +184,7 @@ def _entries_from_api(api: _Api, after: int) -> Iterator[AuditEntry]:
         response = api.call("GET", "/audit", query={"after": after, "limit": PAGE})
         if response.status_code != 200:
             expect(response, 200, what="audit export")
-        lines = response.text.splitlines()
+        lines = response.text.split("\n")  # JSON lines: only "\n" ends one (splitlines would cut at U+2028)
         yield from read_jsonl(lines)
         count = sum(1 for line in lines if line.strip())
         if count < PAGE:
@@ -203,7 +204,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
                 report = verify_chain(_paged(registry), expect_head=args.expect_head)
             finally:
                 registry.close()
-            where = args.registry.split("?", 1)[0]
+            where = redacted(args.registry).split("?", 1)[0]
         else:
             api = _Api(args)
             report = verify_chain(_entries_from_api(api, 0), expect_head=args.expect_head)

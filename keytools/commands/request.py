@@ -12,7 +12,7 @@ import requests
 from datafold_auth import Signer
 from datafold_auth.client.requests import DatafoldAuth
 
-from ..common import KeytoolsError, add_key_arguments, load_signing_key
+from ..common import KeytoolsError, add_key_arguments, load_signing_key, printable
 from ..http import unreachable
 
 NAME = "request"
@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
             body = response.text
         print(json.dumps({"status": response.status_code, "headers": dict(response.headers), "body": body}, indent=2))
     else:
-        print(f"HTTP {response.status_code} {response.reason}")
+        print(printable(f"HTTP {response.status_code} {response.reason}"))  # the head is escaped, the body not
         for name, value in response.headers.items():
-            print(f"{name}: {value}")
+            print(printable(f"{name}: {value}"))
         print()
         print(response.text)
     return 0 if 200 <= response.status_code < 300 else 1
