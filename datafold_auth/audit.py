@@ -71,11 +71,16 @@ DataValue = str | int | None | list[str]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
 def clean_text(text: str | None, limit: int = MAX_TEXT) -> str:
-    """``text`` made safe for the log: control and surrogate characters replaced by ``?``, cut to ``limit``."""
+    """``text`` made safe for the log: C0 and C1 control characters, DEL, line and paragraph
+    separators (U+2028, U+2029: line breaks to ``str.splitlines``) and surrogates replaced by ``?``,
+    cut to ``limit``."""
     if not text:
         return ""
-    out = "".join("?" if (ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF) else ch for ch in text)
+    out = "".join("?" if _UNSAFE_TEXT.match(ch) else ch for ch in text)
     return out[:limit]
 
 

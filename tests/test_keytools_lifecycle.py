@@ -203,11 +203,18 @@ def test_admin_commands(env: Env, tmp_path: Path) -> None:
     bulk = env.ok("ops", "admin", "bulk-revoke", "--client-id", "imp", "--reason", "test", *admin).out
     assert "revoked 1 key(s), 0 refused" in bulk
     assert "expired 0 key(s)" in env.ok("ops", "admin", "expire", *admin).out
-    env.ok("ops", "admin", "revoke", carol.keyid, "--reason", "done", *admin)
+    env.ok("ops", "admin", "revoke", carol.keyid, "--reason", "done\u2028\x85\x9b\u202e", *admin)
 
     export = tmp_path / "audit.jsonl"
     env.ok("ops", "admin", "audit", "export", "--out", export, *admin)
     events = [json.loads(line)["event"] for line in export.read_text().splitlines()]
+    # a reason with separators and C1 controls: stored as "done????", and the export to standard
+    # output (through keytools' escaping) is the same JSON lines as the file
+    to_stdout = env.ok("ops", "admin", "audit", "export", *admin).out
+    assert [json.loads(line) for line in to_stdout.split("\n") if line] == [
+        json.loads(line) for line in export.read_text().split("\n") if line
+    ]
+    assert json.loads(export.read_text().split("\n")[-2])["reason"] == "done???\u202e"
     assert events[:3] == ["registered", "registered", "suspended"] and events[-1] == "revoked"
     assert "imported" in events
     by_file = json.loads(env.ok("ops", "admin", "audit", "verify", "--file", export, "--json").out)
