@@ -44,10 +44,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from datafold_auth import KeyStatus, SQLiteRegistry
 from datafold_auth.jwk import jwk_thumbprint
-from datafold_auth.keys import read_public_key
+from datafold_auth.keys import encode_private_key, read_public_key
 
 from . import test_browser_page as browser_page
 from .conftest import ROOT
@@ -383,6 +384,22 @@ def test_a_refusal_at_the_top_level_is_shown_and_restoring_the_backup_gets_the_u
         assert not any(line.startswith("registered") for line in other.console)
         assert other.page.evaluate(STORED_KEYIDS) == []  # the refused key is gone, its backup link hidden
         assert other.page.is_hidden("#backup-link")
+        # another account's key, restored: refused on the next visit (client_id_taken), and kept (a
+        # restored key is never deleted: it came from a file the user chose)
+        stranger_key = Ed25519PrivateKey.generate()
+        stranger = jwk_thumbprint(stranger_key)
+        (tmp_path / "stranger.pem").write_bytes(encode_private_key(stranger_key, PASSPHRASE.encode()))
+        other.page.fill("#restore-passphrase", PASSPHRASE)
+        other.page.set_input_files("#restore-file", str(tmp_path / "stranger.pem"))
+        other.wait_console(f"restored {stranger} from .*: reload the page to use it")
+        visit = open_page(context, server)
+        try:
+            visit.wait_console(f"existing key {stranger}")
+            visit.wait_console("error: client_id_taken")
+            assert visit.page.evaluate(STORED_KEYIDS) == [stranger]
+        finally:
+            visit.page.close()
+        time.sleep(1.1)  # the page takes the newest restored key (KeyInfo.created, in seconds)
         # the restore handler was attached anyway: a file that is no backup is refused through showError
         junk = tmp_path / "notes.txt"
         junk.write_text("not a backup\n")
@@ -397,7 +414,7 @@ def test_a_refusal_at_the_top_level_is_shown_and_restoring_the_backup_gets_the_u
             "async () => (await (await (await import('/browser/datafold-auth.js')).KeyStore.open()).list())"
             ".map((k) => [k.keyid, k.clientId])"
         )
-        assert stored == [[keyid, "alice"]]
+        assert sorted(stored) == sorted([[keyid, "alice"], [stranger, "alice"]])
         # reload: the restored key is found, registered (the server already has it) and signs
         again = open_page(context, server)
         again.wait_console(f"existing key {keyid}")

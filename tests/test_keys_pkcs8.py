@@ -123,3 +123,16 @@ def test_other_keys_and_garbage_are_key_format_errors() -> None:
         decode_private_key(ec_pem, None)
     with pytest.raises(KeyFormatError):
         decode_private_key(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", None)
+
+
+def test_a_str_passphrase_or_key_is_a_clear_type_error() -> None:
+    """A ``str`` used to fail deep inside with ``string argument without an encoding``."""
+    key = Ed25519PrivateKey.generate()
+    pem = encode_private_key(key, b"a long passphrase", iterations=1000)
+    with pytest.raises(TypeError, match=r"^a passphrase is bytes or bytearray, not str: e\.g\. 'text'\.encode\(\)"):
+        decode_private_key(pem, "a long passphrase")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^a passphrase is bytes or bytearray, not str"):
+        encode_private_key(key, "a long passphrase")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^the key is bytes \(e\.g\. Path\(\.\.\.\)\.read_bytes\(\)\), not str$"):
+        decode_private_key(pem.decode(), b"a long passphrase")  # type: ignore[arg-type]
+    assert decode_private_key(pem, bytearray(b"a long passphrase")).public_key() == key.public_key()

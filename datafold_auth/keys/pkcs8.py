@@ -64,8 +64,26 @@ _OID_NAMES = {
 }
 
 
+def check_passphrase_type(passphrase: object) -> None:
+    """Refuse a passphrase that is not ``bytes``/``bytearray`` (or ``None``) with a clear message.
+
+    Raises:
+        TypeError: e.g. a ``str`` (``"text".encode()`` makes it bytes; a bytearray can be wiped after use).
+    """
+    if passphrase is not None and not isinstance(passphrase, bytes | bytearray):
+        raise TypeError(
+            f"a passphrase is bytes or bytearray, not {type(passphrase).__name__}: e.g. 'text'.encode() "
+            "(a bytearray can be wiped after use)"
+        )
+
+
 def normalize_passphrase(passphrase: bytes | bytearray) -> bytes:
-    """The NFC normalization of a UTF-8 passphrase; non-UTF-8 bytes are returned as is."""
+    """The NFC normalization of a UTF-8 passphrase; non-UTF-8 bytes are returned as is.
+
+    Raises:
+        TypeError: ``passphrase`` is not bytes or bytearray (:func:`check_passphrase_type`).
+    """
+    check_passphrase_type(passphrase)
     try:
         text = passphrase.decode("utf-8")
     except UnicodeDecodeError:
@@ -107,7 +125,9 @@ def encode_private_key(
     Raises:
         KeyStoreError: ``passphrase`` is empty (``b""``).
         KeyFormatError: iterations, salt or IV out of bounds.
+        TypeError: ``passphrase`` is not bytes, bytearray or None (a ``str``: ``.encode()`` it).
     """
+    check_passphrase_type(passphrase)
     plain = key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -289,7 +309,12 @@ def decode_private_key(pem: bytes, passphrase: bytes | bytearray | None, *, what
         WrongPassphraseError: the passphrase does not decrypt the key.
         KeyFormatError: the data is not a PKCS#8 Ed25519 private key, or its
             encryption asks for an out-of-bounds cost.
+        TypeError: ``pem`` is not bytes, or ``passphrase`` not bytes, bytearray or None (a ``str``:
+            ``.encode()`` it).
     """
+    check_passphrase_type(passphrase)
+    if not isinstance(pem, bytes | bytearray):
+        raise TypeError(f"the key is bytes (e.g. Path(...).read_bytes()), not {type(pem).__name__}")
     password: bytes | None = None
     der = not pem.lstrip().startswith(b"-----BEGIN")
     if is_encrypted(pem):
