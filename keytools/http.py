@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import requests
 
 from datafold_auth.message import Request
+from datafold_auth.registration.core import MAX_SCOPES, SCOPE_RE
 
 from .common import KeytoolsError
 
@@ -92,14 +93,22 @@ def unreachable(url: str, exc: requests.RequestException, timeout: float | None 
 
 
 def reason(response: requests.Response) -> str:
-    """``"<reason> (<title>)"`` from a problem document, else the HTTP reason phrase."""
+    """``"<reason> (<title>)"`` from a problem document, with ``"; refused scopes: a, b"`` when it
+    names them (``403 scope_not_allowed``: only scope-shaped strings, at most ``MAX_SCOPES``), else
+    the HTTP reason phrase."""
     try:
         doc = response.json()
     except ValueError:
         return response.reason or ""
-    if isinstance(doc, dict) and "reason" in doc:
-        return f"{doc.get('reason', '')} ({doc.get('title', '')})"
-    return response.reason or ""
+    if not (isinstance(doc, dict) and "reason" in doc):
+        return response.reason or ""
+    text = f"{doc.get('reason', '')} ({doc.get('title', '')})"
+    refused = doc.get("refused_scopes")
+    if isinstance(refused, list):
+        shown = [s for s in refused[:MAX_SCOPES] if isinstance(s, str) and SCOPE_RE.fullmatch(s)]
+        if shown:
+            text += f"; refused scopes: {', '.join(shown)}"
+    return text
 
 
 def expect(response: requests.Response, *statuses: int, what: str) -> Any:

@@ -9,10 +9,9 @@ import requests
 
 from datafold_auth import Signer
 from datafold_auth.registration import registration_request
-from datafold_auth.registration.core import MAX_SCOPES, SCOPE_RE
 
 from ..common import KeytoolsError, add_key_arguments, load_signing_key, record_server_status
-from ..http import unreachable
+from ..http import reason, unreachable
 
 NAME = "register"
 HELP = "register the key with a DataFold registration endpoint (signed by the key itself)"
@@ -42,14 +41,13 @@ def run(args: argparse.Namespace) -> int:
         response = requests.post(args.url, data=request.body, headers=dict(request.headers), timeout=args.timeout)
     except requests.RequestException as exc:
         raise unreachable(args.url, exc, args.timeout) from None
-    if response.status_code in (404, 405) and _reason(response).split(" ")[0] in ("not_found", "method_not_allowed"):
+    if response.status_code in (404, 405) and reason(response).split(" ")[0] in ("not_found", "method_not_allowed"):
         raise KeytoolsError(
             f"no registration endpoint at {args.url} (HTTP {response.status_code}); "
             "the URL is the keys collection, e.g. https://host/register/keys"
         )
     if response.status_code != 201:
-        reason = _reason(response)
-        raise KeytoolsError(f"registration refused: HTTP {response.status_code} {reason}")
+        raise KeytoolsError(f"registration refused: HTTP {response.status_code} {reason(response)}")
     record = response.json()
     if client_id:
         meta.client_id = client_id
@@ -61,20 +59,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"server: {args.url}")
     return 0
 
-
-def _reason(response: requests.Response) -> str:
-    """``"<reason> (<title>)"`` of a problem document, with ``"; refused scopes: a, b"`` when it
-    names them (``403 scope_not_allowed``), else the HTTP reason phrase."""
-    try:
-        doc = response.json()
-    except ValueError:
-        return response.reason or ""
-    if not isinstance(doc, dict):
-        return ""
-    text = f"{doc.get('reason', '')} ({doc.get('title', '')})"
-    refused = doc.get("refused_scopes")
-    if isinstance(refused, list):  # only scope-shaped strings: the server's text reaches the terminal
-        shown = [s for s in refused[:MAX_SCOPES] if isinstance(s, str) and SCOPE_RE.fullmatch(s)]
-        if shown:
-            text += f"; refused scopes: {', '.join(shown)}"
-    return text
