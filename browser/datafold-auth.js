@@ -1165,7 +1165,9 @@ async function refusal(response, what) {
   const retryAfter = retryAfterSeconds(response);
   const wait = retryAfter === undefined ? "" : ` (wait ${retryAfter} s, then sign again)`;
   // 403 scope_not_allowed names the refused scopes (the caller's own, as sent); also in error.problem.refused_scopes
-  const refused = problem && Array.isArray(problem.refused_scopes) ? problem.refused_scopes.filter((s) => typeof s === "string") : [];
+  const refused = problem && Array.isArray(problem.refused_scopes)
+    ? problem.refused_scopes.slice(0, 64).filter((s) => typeof s === "string" && /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/.test(s))  // scope-tokens only (RFC 6749 section 3.3)
+    : [];
   const scopes = refused.length ? ` (refused scopes: ${refused.join(", ")})` : "";
   return new DatafoldAuthError(reason, `${what} refused: ${response.status} ${reason}: ${title}${scopes}${wait}`, { status: response.status, problem, retryAfter });
 }

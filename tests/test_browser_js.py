@@ -359,7 +359,13 @@ const main = async (df, data) => {
   };
   const plain = JSON.parse(data.body);
   delete plain.refused_scopes;
-  return { named: await refused(data.body), plain: await refused(JSON.stringify(plain)) };
+  const hostile = JSON.parse(data.body);  // a server's own text: only scope-shaped strings reach the message
+  hostile.refused_scopes = ["ok", "\u001b[31mred", "a b", 7, "x".repeat(129), ...Array(70).fill("many")];
+  return {
+    named: await refused(data.body),
+    plain: await refused(JSON.stringify(plain)),
+    hostile: await refused(JSON.stringify(hostile)),
+  };
 };"""
     data = {"status": status, "headers": dict(headers), "body": body.decode()}
     got = run_node(script, data, tmp_path)
@@ -373,3 +379,5 @@ const main = async (df, data) => {
     assert (
         plain["message"] == "registration refused: 403 scope_not_allowed: A requested scope may not be self-assigned."
     )
+    shown = got["hostile"]["message"].split(" (refused scopes: ")[1].rstrip(")").split(", ")
+    assert shown == ["ok"] + ["many"] * 59  # the first 64 entries, scope-tokens only
