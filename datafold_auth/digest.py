@@ -21,8 +21,9 @@ from .errors import Reason, SignatureError, StructuredFieldError
 ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {"sha-256": hashes.SHA256, "sha-512": hashes.SHA512}
 """Accepted digest algorithm names (RFC 9530 section 5) and their hash."""
 
-_EMPTY = {name: hashes.Hash(algorithm()) for name, algorithm in ALGORITHMS.items()}
-"""Per algorithm, a context nothing is ever fed to: each digest starts as a copy of it (cheaper than a new one)."""
+EMPTY_HASHES = {name: hashes.Hash(algorithm()) for name, algorithm in ALGORITHMS.items()}
+"""Per algorithm, a context nothing is ever fed to: each digest starts as a copy of it (cheaper than a
+new one); the verifier's ``sha-256`` shortcut copies it too."""
 
 
 def digest_bytes(body: bytes, algorithm: str = "sha-256") -> bytes:
@@ -33,7 +34,7 @@ def digest_bytes(body: bytes, algorithm: str = "sha-256") -> bytes:
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-    empty = _EMPTY.get(algorithm)
+    empty = EMPTY_HASHES.get(algorithm)
     h = empty.copy() if empty is not None else hashes.Hash(ALGORITHMS[algorithm]())  # else: added after import
     h.update(body)
     return h.finalize()

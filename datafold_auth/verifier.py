@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 
 from . import profile, sf
-from .digest import check_content_digest
+from .digest import EMPTY_HASHES, check_content_digest
 from .errors import Reason as R
 from .errors import RegistryError, SignatureError, StructuredFieldError
 from .message import Request
@@ -88,8 +87,8 @@ def _fail(reason: R, detail: str) -> SignatureError:
 
 _ONE_SIGNATURE = re.compile(r"([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]{86}==):")
 """A Signature field of one member, a 64-byte Byte Sequence without parameters (RFC 8941 canonical form)."""
-_SHA256_EMPTY = hashes.Hash(hashes.SHA256())
-"""A SHA-256 context that nothing is ever fed to: each digest starts as a copy of it (cheaper than a new one)."""
+_SHA256_EMPTY = EMPTY_HASHES["sha-256"]
+"""The empty SHA-256 context of :data:`datafold_auth.digest.EMPTY_HASHES` (bound once: the verify path)."""
 
 
 def _sha256_field_matches(value: str, body: bytes) -> bool:

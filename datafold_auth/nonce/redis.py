@@ -159,11 +159,10 @@ def unknown_url_option(
         return problem
     position = next(i for i, name in enumerate(names) if name not in known)
     unknown = names[position]
-    if SECRET_OPTIONS.intersection(names[:position]):  # maybe the tail of a password: name nothing
-        pass
-    elif scheme == "redis" and unknown in redis_url_options("rediss") - redis_url_options("redis"):
+    after_secret = bool(SECRET_OPTIONS.intersection(names[:position]))  # maybe a password's tail: name nothing
+    if not after_secret and scheme == "redis" and unknown in redis_url_options("rediss") - redis_url_options("redis"):
         problem = f"unknown Redis URL option {unknown!r} (a TLS option: use rediss://)"
-    elif unknown in _options(scheme)[1]:  # a real redis-py setting, so no password: name it
+    elif not after_secret and unknown in _options(scheme)[1]:  # a real redis-py setting, so no password: name it
         return (
             f"Redis URL option {unknown!r} cannot be set in a URL (redis-py wants a Python object, not text): "
             "build the redis.Redis client yourself and pass it in"
